@@ -1,0 +1,69 @@
+# labcloud.jupyter: set-up, demo and tests. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements-installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+# Debian packages the local cloud and the tests use.
+DEBS := systemd-container debootstrap iptables iproute2 e2fsprogs util-linux openssh-client \
+        git curl ca-certificates python3-venv chromium chromium-driver
+
+.PHONY: help setup debs venv demo demo-clean lint ruff yamllint ansible-lint sanity syntax \
+        build unit modules localcloud-test integration molecule e2e test bench clean \
+        localcloud-up localcloud-down localcloud-status
+
+help: ## Show the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+setup: debs venv ## Install Debian packages and the Python virtualenv (idempotent)
+
+debs: ## Install the Debian packages the local cloud and the tests need
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages: $$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "Installing Debian packages needs root (sudo make setup)"; exit 1; fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "Debian packages: all present"; fi
+
+venv: $(STAMP) ## Create the virtualenv with the pinned Python packages
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	@cp requirements.txt $(STAMP)
+
+lint: ruff yamllint ansible-lint ## All lint gates
+
+ruff: $(STAMP)
+	ruff check .
+	ruff format --check .
+
+yamllint: $(STAMP)
+	yamllint -s .
+
+ansible-lint: $(STAMP)
+	ansible-lint --profile production
+
+syntax: $(STAMP) ## ansible-playbook --syntax-check on every playbook
+	@for p in playbooks/*.yml; do ansible-playbook --syntax-check "$$p" >/dev/null && echo "syntax ok: $$p"; done
+
+sanity: $(STAMP) ## ansible-test sanity over the collection's plugins
+	tests/sanity/run.sh
+
+build: $(STAMP) ## Build the collection artifact and check it installs and documents itself
+	tests/build/check.sh
+
+unit: $(STAMP) ## Unit tests (pure logic, no cloud)
+	pytest -q tests/unit
+
+test: setup lint syntax sanity build unit ## Every gate and test (what CI runs)
+
+clean: ## Remove build output and caches (not the virtualenv)
+	rm -rf build artifacts .pytest_cache .ruff_cache
