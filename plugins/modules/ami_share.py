@@ -1,0 +1,613 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the labcloud.jupyter collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+DOCUMENTATION = r"""
+---
+module: ami_share
+version_added: 0.1.0
+short_description: Decide who may launch and copy an AMI
+description:
+  - Adds, removes, or sets exactly the launch permissions of an AMI for AWS account IDs,
+    organization ARNs and organizational-unit ARNs.
+  - Grants (and revokes) C(createVolumePermission) on the AMI's EBS snapshots to the same
+    accounts, so that the accounts can copy the AMI, not only launch it.
+  - Every account ID and ARN is checked before any API call; a malformed value, a duplicate,
+    V(all) or the AMI owner's own account is refused with a message that names it.
+  - An AMI is made public only with O(public=true), and the result says so (RV(made_public)).
+  - Refuses to share an AMI whose snapshots are encrypted with the AWS-managed key
+    C(alias/aws/ebs), which other accounts cannot use; such an AMI has to be copied with a
+    customer-managed key first.
+  - This closes gaps in M(amazon.aws.ec2_ami), whose O(amazon.aws.ec2_ami#module:launch_permissions)
+    makes an AMI public with C(group_names=[all]), does not validate account IDs, and leaves the
+    snapshots unshared so that copies fail.
+options:
+  image_id:
+    description: ID of the AMI, owned by the account of the credentials in use.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) grants the listed account IDs, organizations and organizational units
+        (and with O(purge=true) revokes everybody else).
+      - V(absent) revokes the listed ones.
+    type: str
+    choices: [present, absent]
+    default: present
+  account_ids:
+    description:
+      - 12-digit AWS account IDs. Quote them in YAML, so that leading zeros are kept.
+      - They also get C(createVolumePermission) on the AMI's snapshots.
+    type: list
+    elements: str
+    default: []
+  organization_arns:
+    description:
+      - ARNs of AWS Organizations, for example
+        V(arn:aws:organizations::123456789012:organization/o-abcde12345).
+      - Snapshots cannot be shared with an organization; accounts in it can launch the AMI.
+    type: list
+    elements: str
+    default: []
+  organizational_unit_arns:
+    description:
+      - ARNs of organizational units, for example
+        V(arn:aws:organizations::123456789012:ou/o-abcde12345/ou-ab12-cdefgh34).
+    type: list
+    elements: str
+    default: []
+  purge:
+    description:
+      - With O(state=present), make the listed grantees the complete list, on the AMI and on its
+        snapshots, revoking every other one. Public access is revoked too, unless O(public=true).
+      - Cannot be used with O(state=absent).
+    type: bool
+    default: false
+  public:
+    description:
+      - V(true) makes the AMI public (anyone may launch it); it must be given explicitly, and
+        V(all) in O(account_ids) is refused. The snapshots are never made public.
+      - V(false) makes the AMI private again.
+      - When omitted, public access is left as it is (except with O(purge=true), which revokes it).
+      - AWS does not allow an AMI with encrypted snapshots to be public; this is refused.
+      - Cannot be used with O(state=absent).
+    type: bool
+  wait:
+    description:
+      - Wait until the AMI is C(available) before sharing it. A freshly created AMI is
+        C(pending) for minutes, and its snapshots are only known once it is available.
+      - When V(false) and the AMI is not available, the module fails and changes nothing.
+    type: bool
+    default: false
+  wait_timeout:
+    description: How many seconds to wait for the AMI to become available.
+    type: int
+    default: 1200
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    description: Can run in check mode and predict the change without making it.
+    support: full
+  diff_mode:
+    description: Returns the launch and snapshot permissions before and after in diff mode.
+    support: full
+notes:
+  - The account of the credentials is read with C(sts:GetCallerIdentity), to refuse sharing with
+    itself and AMIs it does not own.
+  - Encrypted snapshots are checked with C(kms:DescribeKey). With a customer-managed key, the
+    accounts also need permission to use that key; the module warns about it.
+  - Throttling errors are retried with jittered exponential backoff.
+author:
+  - labcloud.jupyter developers (@labcloud)
+"""
+
+EXAMPLES = r"""
+- name: Let two collaborators launch and copy the lab image
+  labcloud.jupyter.ami_share:
+    image_id: "{{ image.image_id }}"
+    account_ids:
+      - "111122223333"
+      - "444455556666"
+    wait: true
+
+- name: Share with the whole organization
+  labcloud.jupyter.ami_share:
+    image_id: ami-0123456789abcdef0
+    organization_arns:
+      - arn:aws:organizations::123456789012:organization/o-abcde12345
+
+- name: Stop sharing with one account
+  labcloud.jupyter.ami_share:
+    image_id: ami-0123456789abcdef0
+    account_ids:
+      - "444455556666"
+    state: absent
+
+- name: Share with exactly this list, revoking everybody else
+  labcloud.jupyter.ami_share:
+    image_id: ami-0123456789abcdef0
+    account_ids: "{{ lab_accounts }}"
+    purge: true
+  register: shared
+
+- name: Show who could launch it before and who can now
+  ansible.builtin.debug:
+    msg: >-
+      {{ shared.launch_permissions_before.account_ids }} ->
+      {{ shared.launch_permissions_after.account_ids }}
+
+- name: Make a teaching image public (explicit)
+  labcloud.jupyter.ami_share:
+    image_id: ami-0123456789abcdef0
+    public: true
+"""
+
+RETURN = r"""
+image_id:
+  description: The AMI.
+  returned: always
+  type: str
+  sample: ami-0123456789abcdef0
+launch_permissions_before:
+  description: Who could launch the AMI before the run.
+  returned: always
+  type: dict
+  contains:
+    account_ids:
+      description: Account IDs, sorted.
+      type: list
+      elements: str
+      returned: always
+      sample: ["111122223333"]
+    organization_arns:
+      description: Organization ARNs, sorted.
+      type: list
+      elements: str
+      returned: always
+      sample: []
+    organizational_unit_arns:
+      description: Organizational-unit ARNs, sorted.
+      type: list
+      elements: str
+      returned: always
+      sample: []
+    public:
+      description: Whether anybody could launch it.
+      type: bool
+      returned: always
+      sample: false
+launch_permissions_after:
+  description:
+    - Who can launch the AMI after the run, read back from EC2 when something changed
+      (predicted in check mode). Same keys as RV(launch_permissions_before).
+  returned: always
+  type: dict
+  sample: {"account_ids": ["111122223333", "444455556666"], "organization_arns": [],
+           "organizational_unit_arns": [], "public": false}
+snapshot_permissions_before:
+  description: C(createVolumePermission) of each EBS snapshot of the AMI before the run.
+  returned: always
+  type: dict
+  sample: {"snap-0123456789abcdef0": {"account_ids": ["111122223333"], "public": false}}
+snapshot_permissions_after:
+  description: C(createVolumePermission) of each EBS snapshot of the AMI after the run.
+  returned: always
+  type: dict
+  sample: {"snap-0123456789abcdef0": {"account_ids": ["111122223333", "444455556666"], "public": false}}
+public:
+  description: Whether the AMI is public after the run.
+  returned: always
+  type: bool
+  sample: false
+made_public:
+  description: Whether this run made the AMI public (or would, in check mode).
+  returned: always
+  type: bool
+  sample: false
+kms_key_ids:
+  description: The customer-managed KMS keys that encrypt the AMI's snapshots.
+  returned: always
+  type: list
+  elements: str
+  sample: ["arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"]
+"""
+
+from typing import Any, Dict, List, Optional
+
+# The import guard is the pattern ansible-test sanity expects of modules.
+try:  # noqa: SIM105
+    from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+except ImportError:
+    pass  # AnsibleAWSModule reports the missing botocore
+
+# AnsibleAWSModule.warn() (amazon.aws 10.1) hands its warnings to exit_json() again, which
+# ansible-core 2.19 reports as a deprecated use; the core function records them only once.
+from ansible.module_utils.common.warnings import warn
+
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.waiters import get_waiter
+
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import PermissionSet
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import as_result
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import desired_set
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import desired_snapshot_set
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import difference
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import from_permission_list
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import (
+    launch_permission_payload,
+)
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import own_account_error
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import requested_set
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import validate_grantees
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import validate_request
+
+AWS_MANAGED_EBS_ALIAS = "alias/aws/ebs"
+# Seconds between two DescribeImages calls while waiting for the AMI.
+WAIT_DELAY = 5
+VOLUME_PERMISSION = "createVolumePermission"
+
+
+class ShareError(AnsibleAWSError):
+    """A step failed or was refused; message says what was being done, exception says why."""
+
+
+# One wrapper per AWS call, each retried on throttling with jittered exponential backoff.
+
+
+@AWSRetry.jittered_backoff()
+def _get_caller_identity(client) -> Dict[str, Any]:
+    """Call sts:GetCallerIdentity."""
+    return client.get_caller_identity()
+
+
+@AWSRetry.jittered_backoff()
+def _describe_images(client, image_id: str) -> List[Dict[str, Any]]:
+    """Call DescribeImages for one AMI ID."""
+    return client.describe_images(ImageIds=[image_id])["Images"]
+
+
+@AWSRetry.jittered_backoff()
+def _describe_launch_permissions(client, image_id: str) -> List[Dict[str, Any]]:
+    """Call DescribeImageAttribute for launchPermission."""
+    return client.describe_image_attribute(ImageId=image_id, Attribute="launchPermission")[
+        "LaunchPermissions"
+    ]
+
+
+@AWSRetry.jittered_backoff()
+def _modify_launch_permissions(client, image_id: str, payload: Dict[str, List[Dict[str, str]]]) -> None:
+    """Call ModifyImageAttribute with one atomic LaunchPermission change."""
+    client.modify_image_attribute(ImageId=image_id, LaunchPermission=payload)
+
+
+@AWSRetry.jittered_backoff()
+def _describe_snapshots(client, snapshot_ids: List[str]) -> List[Dict[str, Any]]:
+    """Call DescribeSnapshots for the given snapshot IDs."""
+    return client.describe_snapshots(SnapshotIds=snapshot_ids)["Snapshots"]
+
+
+@AWSRetry.jittered_backoff()
+def _describe_volume_permissions(client, snapshot_id: str) -> List[Dict[str, Any]]:
+    """Call DescribeSnapshotAttribute for createVolumePermission."""
+    response = client.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute=VOLUME_PERMISSION)
+    return response["CreateVolumePermissions"]
+
+
+@AWSRetry.jittered_backoff()
+def _modify_volume_permissions(client, snapshot_id: str, operation: str, **grantees: List[str]) -> None:
+    """Call ModifySnapshotAttribute for createVolumePermission (operation is add or remove)."""
+    client.modify_snapshot_attribute(
+        SnapshotId=snapshot_id, Attribute=VOLUME_PERMISSION, OperationType=operation, **grantees
+    )
+
+
+@AWSRetry.jittered_backoff()
+def _describe_key(client, key_id: str) -> Dict[str, Any]:
+    """Call kms:DescribeKey."""
+    return client.describe_key(KeyId=key_id)["KeyMetadata"]
+
+
+def caller_account(sts) -> str:
+    """Return the account ID of the credentials in use."""
+    try:
+        return _get_caller_identity(sts)["Account"]
+    except (BotoCoreError, ClientError) as e:
+        raise ShareError("Could not find out which account the credentials belong to", e) from e
+
+
+def find_image(ec2, image_id: str) -> Dict[str, Any]:
+    """Return the AMI, failing when it does not exist."""
+    try:
+        images = _describe_images(ec2, image_id)
+    except ClientError as e:
+        if e.response["Error"]["Code"] in (
+            "InvalidAMIID.NotFound",
+            "InvalidAMIID.Malformed",
+            "InvalidAMIID.Unavailable",
+        ):
+            raise ShareError(f"AMI {image_id} does not exist", e) from e
+        raise ShareError(f"Could not describe AMI {image_id}", e) from e
+    except BotoCoreError as e:
+        raise ShareError(f"Could not describe AMI {image_id}", e) from e
+    if not images:
+        raise ShareError(f"AMI {image_id} does not exist")
+    return images[0]
+
+
+def wait_until_available(ec2, image_id: str, timeout: int) -> None:
+    """Wait with the ImageAvailable waiter until the AMI is available."""
+    waiter = get_waiter(ec2, "image_available")
+    try:
+        waiter.wait(
+            ImageIds=[image_id],
+            WaiterConfig={"Delay": WAIT_DELAY, "MaxAttempts": max(1, timeout // WAIT_DELAY)},
+        )
+    except WaiterError as e:
+        raise ShareError(f"AMI {image_id} did not become available within {timeout} seconds", e) from e
+    except (BotoCoreError, ClientError) as e:
+        raise ShareError(f"Could not wait for AMI {image_id}", e) from e
+
+
+def available_image(module: AnsibleAWSModule, ec2, image_id: str, account: str) -> Dict[str, Any]:
+    """Return the AMI once it is available (waiting if asked), after checking the caller owns it."""
+    image = find_image(ec2, image_id)
+    if image.get("OwnerId") != account:
+        raise ShareError(
+            f"AMI {image_id} is owned by account {image.get('OwnerId')}, not by {account} (the account of "
+            "these credentials); only its owner can decide who may launch it"
+        )
+    if image.get("State") == "available":
+        return image
+    if not module.params["wait"]:
+        raise ShareError(
+            f"AMI {image_id} is {image.get('State')}; "
+            "set wait: true to wait until it is available before sharing"
+        )
+    wait_until_available(ec2, image_id, module.params["wait_timeout"])
+    return find_image(ec2, image_id)
+
+
+def snapshot_ids_of(image: Dict[str, Any]) -> List[str]:
+    """Return the EBS snapshot IDs of the AMI's block device mappings."""
+    return [
+        m["Ebs"]["SnapshotId"]
+        for m in image.get("BlockDeviceMappings", [])
+        if m.get("Ebs", {}).get("SnapshotId")
+    ]
+
+
+def read_launch_permissions(ec2, image_id: str) -> PermissionSet:
+    """Return who may launch the AMI now."""
+    try:
+        return from_permission_list(_describe_launch_permissions(ec2, image_id))
+    except (BotoCoreError, ClientError) as e:
+        raise ShareError(f"Could not read the launch permissions of {image_id}", e) from e
+
+
+def read_snapshots(ec2, image_id: str, snapshot_ids: List[str]) -> List[Dict[str, Any]]:
+    """Return the descriptions of the AMI's snapshots."""
+    if not snapshot_ids:
+        return []
+    try:
+        return _describe_snapshots(ec2, snapshot_ids)
+    except (BotoCoreError, ClientError) as e:
+        raise ShareError(
+            f"Could not describe the snapshots {', '.join(snapshot_ids)} of {image_id}", e
+        ) from e
+
+
+def read_volume_permissions(ec2, snapshot_ids: List[str]) -> Dict[str, PermissionSet]:
+    """Return who may create volumes from each snapshot now."""
+    permissions = {}
+    for snapshot_id in snapshot_ids:
+        try:
+            permissions[snapshot_id] = from_permission_list(_describe_volume_permissions(ec2, snapshot_id))
+        except (BotoCoreError, ClientError) as e:
+            raise ShareError(f"Could not read the createVolumePermission of {snapshot_id}", e) from e
+    return permissions
+
+
+def aws_managed_ebs_key_id(kms) -> Optional[str]:
+    """Return the key ID behind alias/aws/ebs, or None when the account has none or may not see it."""
+    try:
+        return _describe_key(kms, AWS_MANAGED_EBS_ALIAS)["KeyId"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] in ("NotFoundException", "AccessDeniedException"):
+            return None
+        raise ShareError(f"Could not describe the KMS key {AWS_MANAGED_EBS_ALIAS}", e) from e
+    except BotoCoreError as e:
+        raise ShareError(f"Could not describe the KMS key {AWS_MANAGED_EBS_ALIAS}", e) from e
+
+
+def customer_managed_keys(kms, image_id: str, snapshots: List[Dict[str, Any]]) -> List[str]:
+    """Return the KMS keys of the encrypted snapshots, refusing any AWS-managed key."""
+    keys = []
+    managed_ebs_key = None
+    for snapshot in (s for s in snapshots if s.get("Encrypted")):
+        snapshot_id = snapshot["SnapshotId"]
+        key_ref = snapshot.get("KmsKeyId")
+        if not key_ref:
+            raise ShareError(
+                f"Snapshot {snapshot_id} of {image_id} is encrypted but EC2 did not report its KMS key, "
+                "so it cannot be checked that other accounts can use it"
+            )
+        try:
+            key = _describe_key(kms, key_ref)
+        except (BotoCoreError, ClientError) as e:
+            raise ShareError(f"Could not describe the KMS key {key_ref} of snapshot {snapshot_id}", e) from e
+        if key.get("KeyManager") != "AWS" and managed_ebs_key is None:
+            managed_ebs_key = aws_managed_ebs_key_id(kms) or ""
+        if key.get("KeyManager") == "AWS" or key["KeyId"] == managed_ebs_key:
+            raise ShareError(
+                f"Refusing to share {image_id}: snapshot {snapshot_id} is encrypted with the AWS-managed key "
+                f"{AWS_MANAGED_EBS_ALIAS} ({key_ref}), which other accounts cannot use. Copy the AMI "
+                "with a customer-managed KMS key (ec2 copy-image --encrypted --kms-key-id <key>), grant "
+                "the accounts use of that key, and share the copy"
+            )
+        keys.append(key.get("Arn") or key_ref)
+    return sorted(set(keys))
+
+
+def check_shareable(kms, image_id: str, snapshots: List[Dict[str, Any]], making_public: bool) -> List[str]:
+    """Refuse sharing that AWS would not honour; return the customer-managed keys in use."""
+    encrypted = [s["SnapshotId"] for s in snapshots if s.get("Encrypted")]
+    if making_public and encrypted:
+        raise ShareError(
+            f"Refusing to make {image_id} public: its snapshots {', '.join(encrypted)} are encrypted, "
+            "and AWS does not allow AMIs with encrypted snapshots to be public"
+        )
+    return customer_managed_keys(kms, image_id, snapshots)
+
+
+def apply_launch_permissions(ec2, image_id: str, to_add: PermissionSet, to_remove: PermissionSet) -> None:
+    """Change the launch permissions in one ModifyImageAttribute call."""
+    payload = launch_permission_payload(to_add, to_remove)
+    if not payload:
+        return
+    try:
+        _modify_launch_permissions(ec2, image_id, payload)
+    except (BotoCoreError, ClientError) as e:
+        raise ShareError(f"Could not change the launch permissions of {image_id} ({payload})", e) from e
+
+
+def apply_volume_permissions(ec2, snapshot_id: str, to_add: PermissionSet, to_remove: PermissionSet) -> None:
+    """Grant and revoke createVolumePermission on one snapshot."""
+    for operation, change in (("add", to_add), ("remove", to_remove)):
+        grantees = {}
+        if change.account_ids:
+            grantees["UserIds"] = sorted(change.account_ids)
+        if change.public:
+            grantees["GroupNames"] = ["all"]
+        if not grantees:
+            continue
+        try:
+            _modify_volume_permissions(ec2, snapshot_id, operation, **grantees)
+        except (BotoCoreError, ClientError) as e:
+            raise ShareError(
+                f"Could not {operation} createVolumePermission {grantees} on {snapshot_id}", e
+            ) from e
+
+
+def share(module: AnsibleAWSModule, ec2, kms, account: str) -> Dict[str, Any]:
+    """Compute the change, refuse what cannot work, apply it unless in check mode, and report it."""
+    params = module.params
+    image_id = params["image_id"]
+    image = available_image(module, ec2, image_id, account)
+    snapshot_ids = snapshot_ids_of(image)
+
+    requested = requested_set(
+        params["account_ids"], params["organization_arns"], params["organizational_unit_arns"]
+    )
+    mode = (params["state"], params["purge"], params["public"])
+    launch_before = read_launch_permissions(ec2, image_id)
+    launch_after = desired_set(launch_before, requested, *mode)
+    launch_add, launch_remove = difference(launch_before, launch_after)
+
+    volumes_before = read_volume_permissions(ec2, snapshot_ids)
+    volumes_after = {
+        sid: desired_snapshot_set(perms, requested, *mode) for sid, perms in volumes_before.items()
+    }
+    volume_changes = {sid: difference(volumes_before[sid], volumes_after[sid]) for sid in snapshot_ids}
+
+    grants = not launch_add.is_empty() or any(not add.is_empty() for add, _remove in volume_changes.values())
+    keys = (
+        check_shareable(kms, image_id, read_snapshots(ec2, image_id, snapshot_ids), launch_add.public)
+        if grants
+        else []
+    )
+    changed = launch_before != launch_after or volumes_before != volumes_after
+
+    if changed and not module.check_mode:
+        apply_launch_permissions(ec2, image_id, launch_add, launch_remove)
+        for sid, (add, remove) in volume_changes.items():
+            apply_volume_permissions(ec2, sid, add, remove)
+        launch_after = read_launch_permissions(ec2, image_id)
+        volumes_after = read_volume_permissions(ec2, snapshot_ids)
+
+    if launch_add.public:
+        warn(
+            f"AMI {image_id} {'would be' if module.check_mode else 'is now'} public: "
+            "any AWS account can launch it"
+        )
+    if keys and launch_after.account_ids:
+        warn(
+            f"The snapshots of {image_id} are encrypted with {', '.join(keys)}: the accounts it is "
+            "shared with also need permission to use that key "
+            "(kms:DescribeKey, kms:CreateGrant, kms:Decrypt, kms:ReEncrypt*)"
+        )
+
+    before = {
+        "launch_permissions": as_result(launch_before),
+        "snapshot_permissions": {
+            sid: as_result(p, with_organizations=False) for sid, p in volumes_before.items()
+        },
+    }
+    after = {
+        "launch_permissions": as_result(launch_after),
+        "snapshot_permissions": {
+            sid: as_result(p, with_organizations=False) for sid, p in volumes_after.items()
+        },
+    }
+    result = {
+        "changed": changed,
+        "image_id": image_id,
+        "launch_permissions_before": before["launch_permissions"],
+        "launch_permissions_after": after["launch_permissions"],
+        "snapshot_permissions_before": before["snapshot_permissions"],
+        "snapshot_permissions_after": after["snapshot_permissions"],
+        "public": launch_after.public,
+        "made_public": launch_add.public,
+        "kms_key_ids": keys,
+    }
+    if module._diff:
+        result["diff"] = {"before": before, "after": after}
+    return result
+
+
+def main() -> None:
+    """Run the module."""
+    argument_spec = dict(
+        image_id=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        account_ids=dict(type="list", elements="str", default=[]),
+        organization_arns=dict(type="list", elements="str", default=[]),
+        organizational_unit_arns=dict(type="list", elements="str", default=[]),
+        purge=dict(type="bool", default=False),
+        public=dict(type="bool"),
+        wait=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=1200),
+    )
+    # purge and public depend on the value of state, which required_if / mutually_exclusive
+    # cannot express, so validate_request() checks them with the other input rules.
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    errors = validate_request(params["state"], params["purge"], params["public"])
+    errors += validate_grantees(
+        params["account_ids"], params["organization_arns"], params["organizational_unit_arns"]
+    )
+    if params["wait_timeout"] < 0:
+        errors.append(f"wait_timeout must not be negative, got {params['wait_timeout']}")
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+
+    try:
+        account = caller_account(module.client("sts"))
+        refusal = own_account_error(params["account_ids"], account)
+        if refusal:
+            module.fail_json(msg=refusal)
+        result = share(module, module.client("ec2"), module.client("kms"), account)
+    except ShareError as e:
+        module.fail_json_aws_error(e)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
