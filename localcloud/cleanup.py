@@ -1,0 +1,98 @@
+"""`down` after an orderly stop or a crash: remove everything the local cloud made on the host."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from localcloud import disks, network
+from localcloud.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def process_is(pid: int, program: str) -> bool:
+    """Whether a PID is alive and runs the given program (a recycled PID is left alone)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(Path(arg.decode(errors="replace")).name == program for arg in argv[:3])
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def stop_process(pid: int, program: str, timeout: float) -> None:
+    """SIGTERM a process we started, then SIGKILL its group if it outlives the timeout."""
+    if not process_is(pid, program):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while process_is(pid, program) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if process_is(pid, program):
+        log.warning("%s (%s) did not stop in %.0f s; killing it", program, pid, timeout)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            os.kill(pid, signal.SIGKILL)
+
+
+def leftovers(settings: Settings) -> dict[str, list[str]]:
+    """What of the local cloud is still on the host: processes, namespaces, links, loops, rules."""
+    namespaces, links = network.leftovers()
+    machines = []
+    if settings.machines.is_dir():
+        for pidfile in settings.machines.glob("*/nspawn.pid"):
+            pid = read_pid(pidfile)
+            if pid and process_is(pid, "systemd-nspawn"):
+                machines.append(f"{pidfile.parent.name} (pid {pid})")
+    rules = [
+        table
+        for table in ("filter", "nat")
+        if network.iptables("-S", network.CHAIN, table=table, check=False).returncode == 0
+    ]
+    api = []
+    pid = read_pid(settings.pidfile)
+    if pid and process_is(pid, "localcloud"):
+        api.append(f"api (pid {pid})")
+    return {
+        "processes": api + machines,
+        "namespaces": namespaces,
+        "links": links,
+        "loop_devices": disks.loops_under(settings.home) if settings.home.exists() else [],
+        "iptables_chains": rules,
+    }
+
+
+def down(settings: Settings) -> dict[str, list[str]]:
+    """Stop the API (which powers its machines off), then sweep whatever a crash left behind."""
+    pid = read_pid(settings.pidfile)
+    if pid:
+        stop_process(pid, "localcloud", timeout=150)
+    if settings.machines.is_dir():
+        for pidfile in settings.machines.glob("*/nspawn.pid"):
+            machine_pid = read_pid(pidfile)
+            if machine_pid:
+                stop_process(machine_pid, "systemd-nspawn", timeout=30)
+    network.remove_all()
+    if settings.home.exists():
+        for loop in disks.loops_under(settings.home):
+            disks.detach_loop(loop)
+    previous = settings.home / "ip_forward"
+    if previous.exists():
+        network.restore_forwarding(previous.read_text().strip())
+    for directory in (settings.machines, settings.volumes, settings.snapshots):
+        shutil.rmtree(directory, ignore_errors=True)
+    for path in (settings.pidfile, settings.envfile, previous):
+        path.unlink(missing_ok=True)
+    return leftovers(settings)

@@ -1,0 +1,434 @@
+"""The controller: keeps real machines, disks and addresses in step with the EC2 API's state.
+
+moto holds the API state. The patches in localcloud.motopatch call the hooks here when a request
+changes something that has a physical side (an instance starts, a volume is attached, an image
+is created); the hooks set the transitional state at once (pending, stopping, shutting-down) and
+queue the slow work. Work for one instance runs in order on that instance's own queue, so a stop
+that follows a start waits for the boot; work for different instances runs in parallel.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import itertools
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from localcloud import baseimage, disks, machines, network
+from localcloud.config import PUBLIC_POOL, Settings
+from localcloud.errors import LocalCloudError
+
+log = logging.getLogger(__name__)
+
+STATE_CODES = {
+    "pending": 0,
+    "running": 16,
+    "shutting-down": 32,
+    "terminated": 48,
+    "stopping": 64,
+    "stopped": 80,
+}
+
+
+def ec2_backends() -> Iterator[Any]:
+    """Every EC2 backend (one per account and region) that moto has created so far."""
+    from moto.ec2.models import ec2_backends as backends
+
+    for regions in list(backends.values()):
+        yield from list(regions.values())
+
+
+def set_state(instance: Any, name: str, reason: str | None = None) -> None:
+    """Set an instance's state the way EC2 reports it."""
+    instance._state.name = name
+    instance._state.code = STATE_CODES[name]
+    if reason is not None:
+        from moto.ec2.models.instances import StateReason
+
+        code = reason.split(":")[0]
+        instance.state_reason = StateReason(reason, code)
+        instance._reason = reason
+
+
+class AddressPool:
+    """Public addresses from config.PUBLIC_POOL, handed out in turn so that a new one differs."""
+
+    def __init__(self) -> None:
+        hosts = [str(a) for a in PUBLIC_POOL.hosts()][9:]
+        self.cycle = itertools.cycle(hosts)
+        self.size = len(hosts)
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def in_use() -> set[str]:
+        """Every public address some instance or Elastic IP holds now."""
+        used = set()
+        for backend in ec2_backends():
+            used.update(a.public_ip for a in backend.addresses)
+            for eni in backend.enis.values():
+                if eni.public_ip:
+                    used.add(eni.public_ip)
+        return used
+
+    def allocate(self) -> str:
+        """The next free address of the pool."""
+        with self.lock:
+            used = self.in_use()
+            for _ in range(self.size):
+                address = next(self.cycle)
+                if address not in used:
+                    return address
+        raise LocalCloudError(f"the local cloud's public address pool {PUBLIC_POOL} is exhausted")
+
+
+class LocalCloud:
+    """Real machines behind moto's EC2 state."""
+
+    def __init__(self, settings: Settings, with_machines: bool = True):
+        self.settings = settings
+        self.with_machines = with_machines
+        self.addresses = AddressPool()
+        self.store = disks.DiskStore(settings.volumes, settings.snapshots)
+        self.machines: dict[str, machines.Machine] = {}
+        self.queues: dict[str, ThreadPoolExecutor] = {}
+        self.general = ThreadPoolExecutor(max_workers=4, thread_name_prefix="localcloud")
+        self.volume_owner: dict[str, str] = {}
+        self.base_rootfs: Path | None = None
+        self.lock = threading.RLock()
+        self.closing = False
+
+    # ---- queues -------------------------------------------------------------------------
+
+    def queue(self, key: str, work: Callable[[], None], what: str) -> Future:
+        """Run work after everything queued before it for the same instance."""
+        with self.lock:
+            executor = self.queues.get(key)
+            if executor is None:
+                executor = self.queues[key] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=key)
+        return executor.submit(self.guarded, work, what)
+
+    @staticmethod
+    def guarded(work: Callable[[], None], what: str) -> None:
+        """Run a piece of queued work, logging (not losing) its failure."""
+        try:
+            work()
+        except Exception:
+            log.exception("%s failed", what)
+
+    def idle(self, timeout: float = 600.0) -> None:
+        """Wait until every queued piece of work has run (for `down` and for tests)."""
+        with self.lock:
+            executors = list(self.queues.values())
+        for executor in executors:
+            executor.submit(lambda: None).result(timeout)
+        self.general.submit(lambda: None).result(timeout)
+
+    # ---- the base image -------------------------------------------------------------------
+
+    def prepare_base_image(self) -> Path:
+        """Build or reuse the cached base image (slow only on a cold cache)."""
+        if self.base_rootfs is None:
+            self.base_rootfs = baseimage.rootfs(self.settings)
+        return self.base_rootfs
+
+    # ---- instance hooks (called from API requests) ------------------------------------------
+
+    def instance_launched(self, instance: Any) -> None:
+        set_state(instance, "pending")
+        self.queue(instance.id, lambda: self.boot(instance, fresh_instance_store=True), f"boot {instance.id}")
+
+    def instance_starting(self, instance: Any) -> None:
+        set_state(instance, "pending")
+        self.queue(instance.id, lambda: self.boot(instance, fresh_instance_store=True), f"start {instance.id}")
+
+    def instance_stopping(self, instance: Any) -> None:
+        set_state(instance, "stopping")
+        self.queue(instance.id, lambda: self.power_off(instance), f"stop {instance.id}")
+
+    def instance_rebooting(self, instance: Any) -> None:
+        machine = self.machines.get(instance.id)
+        if machine is not None:
+            self.queue(instance.id, machine.reboot, f"reboot {instance.id}")
+
+    def instance_terminating(self, instance: Any) -> None:
+        """Queue the power-off before moto's teardown queues the volume deletions."""
+        self.queue(instance.id, lambda: self.power_off(instance, final=True), f"terminate {instance.id}")
+
+    def instance_terminated(self, instance: Any) -> None:
+        set_state(instance, "shutting-down")
+        self.queue(instance.id, lambda: self.finish_termination(instance), f"terminate {instance.id}")
+
+    # ---- volume and snapshot hooks -------------------------------------------------------
+
+    def volume_attached(self, volume: Any, instance: Any, device_name: str) -> None:
+        self.volume_owner[volume.id] = instance.id
+        if device_name == instance.root_device_name:
+            return
+        self.queue(instance.id, lambda: self.hot_attach(instance, volume, device_name), f"attach {volume.id}")
+
+    def volume_detached(self, volume: Any, instance: Any) -> None:
+        machine = self.machines.get(instance.id)
+        if machine is not None:
+            self.queue(
+                instance.id, lambda: machine.hot_detach(volume.id) if machine.running else None, f"detach {volume.id}"
+            )
+
+    def volume_deleted(self, volume_id: str) -> None:
+        owner = self.volume_owner.pop(volume_id, None)
+        work = lambda: self.store.delete_volume(volume_id)  # noqa: E731
+        if owner:
+            self.queue(owner, work, f"delete {volume_id}")
+        else:
+            self.general.submit(self.guarded, work, f"delete {volume_id}")
+
+    def snapshot_requested(self, snapshot: Any, volume: Any) -> None:
+        """CreateSnapshot: copy the volume's data, then mark the snapshot completed."""
+        snapshot.status = "pending"
+
+        def copy() -> None:
+            try:
+                self.store.snapshot_volume(volume.id, snapshot.id)
+                snapshot.status = "completed"
+            except Exception:
+                snapshot.status = "error"
+                raise
+
+        owner = self.volume_owner.get(volume.id)
+        if owner:
+            self.queue(owner, copy, f"snapshot {volume.id}")
+        else:
+            self.general.submit(self.guarded, copy, f"snapshot {volume.id}")
+
+    def snapshot_copied(self, source_id: str, snapshot: Any) -> None:
+        snapshot.status = "pending"
+
+        def copy() -> None:
+            self.store.copy_snapshot(source_id, snapshot.id)
+            snapshot.status = "completed"
+
+        self.general.submit(self.guarded, copy, f"copy {source_id}")
+
+    def snapshot_deleted(self, snapshot_id: str) -> None:
+        self.general.submit(self.guarded, lambda: self.store.delete_snapshot(snapshot_id), f"delete {snapshot_id}")
+
+    def image_requested(self, ami: Any, instance: Any, pairs: list[tuple[Any, Any]], no_reboot: bool) -> None:
+        """CreateImage: snapshot every volume (stopping a running machine unless no_reboot)."""
+        ami.state = "pending"
+
+        def create() -> None:
+            machine = self.machines.get(instance.id)
+            restart = machine is not None and machine.running and not no_reboot
+            try:
+                if restart:
+                    machine.poweroff()
+                    network.destroy(instance.id)
+                for snapshot, volume in pairs:
+                    self.store.snapshot_volume(volume.id, snapshot.id)
+                    snapshot.status = "completed"
+                ami.state = "available"
+            except Exception:
+                ami.state = "failed"
+                raise
+            finally:
+                if restart:
+                    self.boot(instance, fresh_instance_store=False)
+
+        self.queue(instance.id, create, f"create image {ami.id}")
+
+    # ---- machine work (runs on the instance's queue) ----------------------------------------
+
+    def boot(self, instance: Any, fresh_instance_store: bool) -> None:
+        """Make the instance's disks, network and container, and boot it."""
+        if self.closing or instance.state in ("terminated", "shutting-down"):
+            return
+        if not self.with_machines:
+            set_state(instance, "running")
+            return
+        try:
+            self.start_machine(instance, fresh_instance_store)
+        except Exception as exc:
+            log.exception("could not boot %s", instance.id)
+            network.destroy(instance.id)
+            set_state(instance, "stopped", f"Server.InternalError: {exc}".splitlines()[0][:250])
+            return
+        set_state(instance, "running")
+
+    def start_machine(self, instance: Any, fresh_instance_store: bool) -> None:
+        backend = instance.ec2_backend
+        workdir = self.settings.machines / instance.id
+        machine = self.machines.get(instance.id)
+        if machine is None:
+            machine = self.machines[instance.id] = machines.Machine(instance.id, workdir, self.machine_exited)
+        if machine.running:
+            return
+        root = instance.block_device_mapping.get(instance.root_device_name)
+        if root is None:
+            raise LocalCloudError(f"{instance.id} has no root volume at {instance.root_device_name}")
+        root_volume = backend.get_volume(root.volume_id)
+        tree = self.store.materialise_root(root_volume.id, root_volume.snapshot_id)
+        devices = []
+        index = 1
+        for device_name, mapping in sorted(instance.get_block_device_mapping):
+            if device_name == instance.root_device_name:
+                continue
+            volume = backend.get_volume(mapping.volume_id)
+            self.volume_owner[volume.id] = instance.id
+            image = self.store.materialise_block(volume.id, volume.size, volume.snapshot_id)
+            devices.append(machines.ebs_device(volume.id, device_name, index, image))
+            index += 1
+        for disk, size in enumerate(instance_store_sizes(instance.instance_type)):
+            image = workdir / f"instance-store{disk}.img"
+            if fresh_instance_store or not image.exists():
+                image.unlink(missing_ok=True)
+                with open(image, "wb") as handle:
+                    handle.truncate(size * 1024**3)
+            devices.append(machines.instance_store_device(instance.id, disk, index, image))
+            index += 1
+        subnet = backend.get_subnet(instance.subnet_id)
+        prefix = ipaddress.ip_network(subnet.cidr_block).prefixlen
+        namespace = network.create(instance.id, instance.private_ip, prefix)
+        network.set_public_addresses(instance.id, public_addresses(instance))
+        meta = {
+            "instance_id": instance.id,
+            "hostname": "ip-" + instance.private_ip.replace(".", "-"),
+            "public_keys": public_keys(instance),
+            "instance_type": instance.instance_type,
+            "region": backend.region_name,
+        }
+        machine.boot(tree, namespace, meta, user_data(instance), devices)
+
+    def hot_attach(self, instance: Any, volume: Any, device_name: str) -> None:
+        machine = self.machines.get(instance.id)
+        if machine is None or not machine.running:
+            return
+        image = self.store.materialise_block(volume.id, volume.size, volume.snapshot_id)
+        index = 1 + max((int(d.node.removeprefix("/dev/nvme").removesuffix("n1")) for d in machine.devices), default=0)
+        machine.hot_attach(machines.ebs_device(volume.id, device_name, index, image))
+
+    def power_off(self, instance: Any, final: bool = False) -> None:
+        """Shut the machine down and remove its network; a stop ends in `stopped`."""
+        machine = self.machines.get(instance.id)
+        if machine is not None:
+            machine.poweroff()
+        network.destroy(instance.id)
+        if not final and instance.state == "stopping":
+            set_state(instance, "stopped")
+
+    def finish_termination(self, instance: Any) -> None:
+        """After the power-off and the volume deletions: forget the machine."""
+        machine = self.machines.pop(instance.id, None)
+        if machine is not None:
+            shutil.rmtree(machine.workdir, ignore_errors=True)
+        set_state(instance, "terminated")
+
+    def machine_exited(self, instance_id: str, how: str) -> None:
+        """A container ended: restart it after a reboot, or follow the shutdown behaviour."""
+        instance = find_instance(instance_id)
+        if instance is None or self.closing or how == "stopped":
+            return
+        if how == "rebooted":
+            self.queue(instance_id, lambda: self.boot(instance, fresh_instance_store=False), f"reboot {instance_id}")
+            return
+        reason = "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
+        if instance.instance_initiated_shutdown_behavior == "terminate":
+            instance.ec2_backend.terminate_instances([instance_id])
+            instance.state_reason.message = reason
+        else:
+            from localcloud.motopatch import original_stop
+
+            original_stop(instance)
+            set_state(instance, "stopping", reason)
+            self.queue(instance_id, lambda: self.power_off(instance), f"stop {instance_id}")
+
+    # ---- addresses --------------------------------------------------------------------------
+
+    def sync_addresses(self) -> None:
+        """Bind every running machine's current public addresses (after an association changes)."""
+        for instance_id, machine in list(self.machines.items()):
+            instance = find_instance(instance_id)
+            if instance is not None and machine.running:
+                wanted = public_addresses(instance)
+                if wanted != network.public_addresses(instance_id):
+                    network.set_public_addresses(instance_id, wanted)
+
+    # ---- shutting down ----------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Power every machine off and remove its network (the API goes away with the process)."""
+        self.closing = True
+        for instance_id, machine in list(self.machines.items()):
+            machine.poweroff(timeout=30)
+            network.destroy(instance_id)
+        for executor in list(self.queues.values()):
+            executor.shutdown(wait=False, cancel_futures=True)
+        self.general.shutdown(wait=False, cancel_futures=True)
+
+    def status(self) -> list[dict[str, Any]]:
+        """Every instance the API knows, with its machine and addresses."""
+        rows = []
+        for backend in ec2_backends():
+            for instance in backend.all_instances():
+                machine = self.machines.get(instance.id)
+                rows.append(
+                    {
+                        "instance_id": instance.id,
+                        "account": backend.account_id,
+                        "region": backend.region_name,
+                        "state": instance.state,
+                        "name": instance.get_tags().get("Name", "") if hasattr(instance, "get_tags") else "",
+                        "type": instance.instance_type,
+                        "private_ip": instance.private_ip,
+                        "public_ips": sorted(public_addresses(instance)),
+                        "machine": "running" if machine is not None and machine.running else "off",
+                        "pid": machine.process.pid if machine is not None and machine.running else None,
+                    }
+                )
+        return rows
+
+
+def find_instance(instance_id: str) -> Any | None:
+    """An instance by ID, in whichever account and region it lives."""
+    for backend in ec2_backends():
+        for reservation in list(backend.reservations.values()):
+            for instance in reservation.instances:
+                if instance.id == instance_id:
+                    return instance
+    return None
+
+
+def public_addresses(instance: Any) -> set[str]:
+    """The public addresses EC2 says the instance has now."""
+    return {nic.public_ip for nic in instance.nics.values() if nic.public_ip}
+
+
+def public_keys(instance: Any) -> list[str]:
+    """The OpenSSH public key of the instance's key pair, as cloud-init would install it."""
+    if not instance.key_name:
+        return []
+    pair = instance.ec2_backend.key_pairs.get(instance.key_name)
+    return [pair.public_key.strip()] if pair is not None else []
+
+
+def user_data(instance: Any) -> bytes | None:
+    """The instance's user data, decoded."""
+    data = instance.user_data
+    if not data:
+        return None
+    if isinstance(data, list):
+        data = data[0]
+    raw = data.as_bytes() if hasattr(data, "as_bytes") else str(data).encode()
+    return base64.b64decode(raw)
+
+
+def instance_store_sizes(instance_type: str) -> list[int]:
+    """The sizes in GiB of the instance-store disks an instance type has."""
+    from moto.ec2.models.instance_types import INSTANCE_TYPES
+
+    info = INSTANCE_TYPES.get(instance_type, {}).get("InstanceStorageInfo") or {}
+    return [d["SizeInGB"] for d in info.get("Disks", []) for _ in range(d["Count"])]

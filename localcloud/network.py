@@ -1,0 +1,192 @@
+"""Host networking for local-cloud machines: one network namespace and veth pair per machine.
+
+Inside a machine's namespace, eth0 holds the instance's private address and a default route via
+the gateway address (169.254.1.1) that sits on the host end of the veth pair. The instance's
+public addresses (auto-assigned or Elastic IPs, all from config.PUBLIC_POOL) are bound to the
+namespace's loopback interface, and the host routes each one to the machine's veth, so the host
+reaches a machine's SSH only on addresses inside namespaces the local cloud made. The whole pool
+and the default VPC range carry `unreachable` routes on the host, so an address that is not in
+use (a stopped machine's, say) is never sent towards the uplink.
+
+Machines reach the outside only through NAT, and only on the ports package registries use (HTTP,
+HTTPS and DNS); everything else they send off the host is rejected.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from localcloud.config import GATEWAY, PRIVATE_GUARD, PUBLIC_POOL
+from localcloud.errors import LocalCloudError
+
+NETNS_PREFIX = "lcloud-"
+VETH_PREFIX = "lcv"
+CHAIN = "LOCALCLOUD"
+MARK = "0x1c0/0xfff"
+EGRESS_TCP_PORTS = "53,80,443"
+
+
+def run(*argv: str, check: bool = True, namespace: str | None = None) -> subprocess.CompletedProcess:
+    """Run a command on the host (or inside a namespace), raising with its output on failure."""
+    if namespace:
+        argv = ("ip", "netns", "exec", namespace, *argv)
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if check and result.returncode:
+        raise LocalCloudError(f"`{' '.join(argv)}` failed: {result.stderr.strip() or result.stdout.strip()}")
+    return result
+
+
+def names(instance_id: str) -> tuple[str, str]:
+    """The namespace and host-side veth names of an instance (interface names have 15 characters)."""
+    return NETNS_PREFIX + instance_id, VETH_PREFIX + instance_id.removeprefix("i-")[-12:]
+
+
+def uplink_mtu() -> int:
+    """The MTU of the interface behind the default route, so that NAT'd TLS does not stall."""
+    route = run("ip", "-o", "route", "get", "1.1.1.1", check=False).stdout.split()
+    if "dev" in route:
+        mtu = Path(f"/sys/class/net/{route[route.index('dev') + 1]}/mtu")
+        if mtu.exists():
+            return int(mtu.read_text())
+    return 1500
+
+
+def iptables(*rule: str, table: str = "filter", check: bool = True) -> subprocess.CompletedProcess:
+    """Run iptables against one table, waiting for the xtables lock."""
+    return run("iptables", "-w", "-t", table, *rule, check=check)
+
+
+def setup_host() -> str:
+    """Enable forwarding, add the NAT and filter chains and the guard routes. Returns the old ip_forward."""
+    forward = Path("/proc/sys/net/ipv4/ip_forward")
+    previous = forward.read_text().strip()
+    forward.write_text("1\n")
+    teardown_rules()
+    iptables("-N", CHAIN)
+    iptables("-I", "FORWARD", "1", "-j", CHAIN)
+    for rule in (
+        ("-o", VETH_PREFIX + "+", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"),
+        ("-i", VETH_PREFIX + "+", "-o", VETH_PREFIX + "+", "-j", "ACCEPT"),
+        ("-o", VETH_PREFIX + "+", "-j", "DROP"),
+        (
+            "-i",
+            VETH_PREFIX + "+",
+            "-p",
+            "tcp",
+            "-m",
+            "multiport",
+            "--dports",
+            EGRESS_TCP_PORTS,
+            "-j",
+            "MARK",
+            "--set-xmark",
+            MARK,
+        ),
+        ("-i", VETH_PREFIX + "+", "-p", "udp", "--dport", "53", "-j", "MARK", "--set-xmark", MARK),
+        ("-i", VETH_PREFIX + "+", "-m", "mark", "--mark", MARK, "-j", "ACCEPT"),
+        ("-i", VETH_PREFIX + "+", "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"),
+    ):
+        iptables("-A", CHAIN, *rule)
+    iptables("-N", CHAIN, table="nat")
+    iptables("-I", "POSTROUTING", "1", "-j", CHAIN, table="nat")
+    iptables("-A", CHAIN, "-m", "mark", "--mark", MARK, "-j", "MASQUERADE", table="nat")
+    for guard in (PUBLIC_POOL, PRIVATE_GUARD):
+        run("ip", "route", "replace", "unreachable", str(guard))
+    return previous
+
+
+def teardown_rules() -> None:
+    """Remove the local cloud's chains and guard routes (absent ones are fine)."""
+    for table, hook in (("filter", "FORWARD"), ("nat", "POSTROUTING")):
+        while iptables("-D", hook, "-j", CHAIN, table=table, check=False).returncode == 0:
+            pass
+        iptables("-F", CHAIN, table=table, check=False)
+        iptables("-X", CHAIN, table=table, check=False)
+    for guard in (PUBLIC_POOL, PRIVATE_GUARD):
+        run("ip", "route", "del", "unreachable", str(guard), check=False)
+
+
+def restore_forwarding(previous: str) -> None:
+    """Put ip_forward back to what it was before `up`."""
+    if previous in ("0", "1"):
+        Path("/proc/sys/net/ipv4/ip_forward").write_text(previous + "\n")
+
+
+def create(instance_id: str, private_ip: str, prefix_len: int) -> str:
+    """Create the namespace and veth pair of a machine; returns the namespace's name."""
+    namespace, veth = names(instance_id)
+    destroy(instance_id)
+    mtu = str(uplink_mtu())
+    run("ip", "netns", "add", namespace)
+    run("ip", "link", "add", veth, "mtu", mtu, "type", "veth", "peer", "name", "eth0", "mtu", mtu, "netns", namespace)
+    run("ip", "addr", "add", f"{GATEWAY}/32", "dev", veth)
+    run("ip", "link", "set", veth, "up")
+    run("ip", "route", "replace", f"{private_ip}/32", "dev", veth)
+    run("ip", "link", "set", "lo", "up", namespace=namespace)
+    run("ip", "addr", "add", f"{private_ip}/{prefix_len}", "dev", "eth0", namespace=namespace)
+    run("ip", "link", "set", "eth0", "up", namespace=namespace)
+    run("ip", "route", "add", str(GATEWAY), "dev", "eth0", "scope", "link", namespace=namespace)
+    run("ip", "route", "add", "default", "via", str(GATEWAY), "dev", "eth0", "onlink", namespace=namespace)
+    return namespace
+
+
+def public_addresses(instance_id: str) -> set[str]:
+    """The public addresses bound inside a machine's namespace now."""
+    namespace, _ = names(instance_id)
+    out = run("ip", "-o", "-4", "addr", "show", "dev", "lo", namespace=namespace, check=False).stdout
+    found = set()
+    for line in out.splitlines():
+        address = line.split()[3].split("/")[0]
+        if ipaddress.ip_address(address) in PUBLIC_POOL:
+            found.add(address)
+    return found
+
+
+def set_public_addresses(instance_id: str, wanted: Iterable[str]) -> None:
+    """Bind exactly these public addresses to the machine, and route them to it from the host."""
+    namespace, veth = names(instance_id)
+    wanted = set(wanted)
+    current = public_addresses(instance_id)
+    for address in current - wanted:
+        run("ip", "addr", "del", f"{address}/32", "dev", "lo", namespace=namespace, check=False)
+        run("ip", "route", "del", f"{address}/32", "dev", veth, check=False)
+    for address in wanted - current:
+        if ipaddress.ip_address(address) not in PUBLIC_POOL:
+            raise LocalCloudError(f"refusing to route {address}: it is outside {PUBLIC_POOL}")
+        run("ip", "addr", "add", f"{address}/32", "dev", "lo", namespace=namespace)
+        run("ip", "route", "replace", f"{address}/32", "dev", veth)
+
+
+def destroy(instance_id: str) -> None:
+    """Remove a machine's namespace and veth pair (and with them its routes)."""
+    namespace, veth = names(instance_id)
+    run("ip", "link", "del", veth, check=False)
+    run("ip", "netns", "del", namespace, check=False)
+
+
+def leftovers() -> tuple[list[str], list[str]]:
+    """Namespaces and links of the local cloud that exist on the host now."""
+    namespaces = [
+        line.split()[0]
+        for line in run("ip", "netns", "list", check=False).stdout.splitlines()
+        if line.startswith(NETNS_PREFIX)
+    ]
+    links = [
+        line.split(":")[1].strip().split("@")[0]
+        for line in run("ip", "-o", "link", "show", check=False).stdout.splitlines()
+        if line.split(":")[1].strip().startswith(VETH_PREFIX)
+    ]
+    return namespaces, links
+
+
+def remove_all() -> None:
+    """Remove every namespace and link the local cloud made, and its rules."""
+    namespaces, links = leftovers()
+    for link in links:
+        run("ip", "link", "del", link, check=False)
+    for namespace in namespaces:
+        run("ip", "netns", "del", namespace, check=False)
+    teardown_rules()

@@ -1,0 +1,111 @@
+"""The local cloud's process: the EC2 API on 127.0.0.1 and the controller behind it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+from typing import Any
+
+from localcloud import network
+from localcloud.cloud import LocalCloud
+from localcloud.config import Settings
+from localcloud.errors import LocalCloudError
+
+log = logging.getLogger(__name__)
+
+# moto reads these when it is imported: validate what EC2 validates, and start with no images but
+# the local cloud's own (moto's built-in list names AMIs that have no disk behind them).
+MOTO_SETTINGS = {
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+    "MOTO_ENABLE_AMI_VALIDATION": "true",
+    "MOTO_ENABLE_KEYPAIR_VALIDATION": "true",
+    "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION": "true",
+}
+
+
+def check_port_free(port: int) -> None:
+    """Fail with a clear message when something already listens on the API port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise LocalCloudError(
+                f"port {port} on 127.0.0.1 is in use ({exc.strerror}); stop what uses it or set LOCALCLOUD_PORT"
+            ) from exc
+
+
+class LocalCloudApp:
+    """moto's WSGI application, plus the local cloud's own status endpoints under /_localcloud/."""
+
+    def __init__(self, cloud: LocalCloud, moto_app: Any):
+        self.cloud = cloud
+        self.moto_app = moto_app
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path == "/_localcloud/health":
+            return self.reply(start_response, {"status": "ok", "base_image": str(self.cloud.base_rootfs)})
+        if path == "/_localcloud/status":
+            return self.reply(start_response, {"instances": self.cloud.status(), "disks": self.cloud.store.usage()})
+        if path == "/_localcloud/idle":
+            self.cloud.idle()
+            return self.reply(start_response, {"status": "idle"})
+        body = list(self.moto_app(environ, start_response))
+        if environ.get("REQUEST_METHOD") == "POST" and self.cloud.with_machines:
+            try:
+                self.cloud.sync_addresses()
+            except Exception:
+                log.exception("could not bind public addresses")
+        return body
+
+    @staticmethod
+    def reply(start_response: Any, payload: dict) -> list[bytes]:
+        body = json.dumps(payload, indent=2, default=str).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def serve(settings: Settings, with_machines: bool = True, ready: threading.Event | None = None) -> None:
+    """Run the API and the machines until SIGTERM or SIGINT; then power everything off."""
+    for key, value in MOTO_SETTINGS.items():
+        os.environ.setdefault(key, value)
+    check_port_free(settings.port)
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    from localcloud import motopatch
+
+    cloud = LocalCloud(settings, with_machines=with_machines)
+    previous_forward = None
+    if with_machines:
+        cloud.prepare_base_image()
+        previous_forward = network.setup_host()
+        (settings.home / "ip_forward").write_text(previous_forward)
+    motopatch.install(cloud)
+    app = LocalCloudApp(cloud, DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", settings.port, app, threaded=True, request_handler=MotoRequestHandler)
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("signal %s: shutting down", signum)
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    log.info("EC2 API on %s (machines: %s)", settings.endpoint, "on" if with_machines else "off")
+    if ready is not None:
+        ready.set()
+    try:
+        server.serve_forever()
+    finally:
+        cloud.shutdown()
+        if with_machines:
+            network.remove_all()
+            if previous_forward is not None:
+                network.restore_forwarding(previous_forward)
+        log.info("stopped")
