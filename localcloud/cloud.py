@@ -381,7 +381,7 @@ class LocalCloud:
                         "account": backend.account_id,
                         "region": backend.region_name,
                         "state": instance.state,
-                        "name": instance.get_tags().get("Name", "") if hasattr(instance, "get_tags") else "",
+                        "name": next((t["value"] for t in instance.get_tags() if t["key"] == "Name"), ""),
                         "type": instance.instance_type,
                         "private_ip": instance.private_ip,
                         "public_ips": sorted(public_addresses(instance)),

@@ -2,8 +2,11 @@
 
 Each patch says what moto 5.2 does and what EC2 does instead:
 
-- Public addresses: moto hands out random addresses in 54.214.0.0/16, which belong to someone;
+- Public addresses: moto hands out random addresses in 54.214.0.0/16 (which belong to someone)
+  and Elastic IPs in 127.0.0.0/8;
   here they come from the local cloud's own pool (config.PUBLIC_POOL).
+- Stop and start: moto replaces an associated Elastic IP with a new auto-assigned address; on
+  EC2 the Elastic IP stays.
 - RunInstances: moto ignores ClientToken (a retried call launches a second instance), ignores
   DisableApiTermination at launch, and ignores the image's block device mappings (it makes an
   8 GiB root at /dev/sda1 whatever the image says). Here the token is honoured, termination
@@ -59,7 +62,7 @@ def install(cloud: LocalCloud) -> None:
     from moto.ec2.responses.instances import InstanceResponse
 
     elastic_network_interfaces.random_public_ip = allocate_public_ip
-    elastic_ip_addresses.random_public_ip = allocate_public_ip
+    elastic_ip_addresses.random_ip = allocate_public_ip
 
     replace(Instance, "start", instance_start)
     replace(Instance, "stop", instance_stop)
@@ -125,6 +128,7 @@ def instance_start(self: Any) -> Any:
     if self.state in ("running", "pending"):
         return copy.copy(self._state)
     previous = original("Instance", "start")(self)
+    keep_elastic_addresses(self)
     CLOUD.instance_starting(self)
     return previous
 
@@ -138,8 +142,16 @@ def instance_stop(self: Any) -> Any:
     if self.state in ("stopped", "stopping"):
         return copy.copy(self._state)
     previous = original("Instance", "stop")(self)
+    keep_elastic_addresses(self)
     CLOUD.instance_stopping(self)
     return previous
+
+
+def keep_elastic_addresses(instance: Any) -> None:
+    """An associated Elastic IP stays through stop and start (moto swaps in an auto-assigned one)."""
+    for address in instance.ec2_backend.addresses:
+        if address.eni is not None and address.eni.instance is instance:
+            address.eni.public_ip = address.public_ip
 
 
 def instance_reboot(self: Any) -> None:

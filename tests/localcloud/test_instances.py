@@ -1,0 +1,174 @@
+"""Instance life cycle on the local cloud: every state change has a real machine behind it."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+
+from tests.localcloud_harness import Cloud, ssh, wait_ssh
+
+
+def boot_id(address: str, key) -> str:
+    return ssh(address, key, "cat /proc/sys/kernel/random/boot_id").stdout.strip()
+
+
+def test_run_instances_gives_a_machine_that_answers_ssh_with_the_key(cloud: Cloud) -> None:
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    instance = cloud.launch(ec2, key_name=key_name, UserData="#!/bin/sh\necho from-user-data > /root/user-data-ran\n")
+    address = instance["PublicIpAddress"]
+    assert address.startswith("198.51.100."), "public addresses come from the local cloud's own pool"
+    wait_ssh(address, key)
+    state = ssh(address, key, "systemctl is-system-running --wait", check=False).stdout.strip()
+    assert state == "running", ssh(address, key, "systemctl --failed", check=False).stdout
+    assert ssh(address, key, "hostname").stdout.strip() == "ip-" + instance["PrivateIpAddress"].replace(".", "-")
+    assert ssh(address, key, "sudo -n cat /root/user-data-ran").stdout.strip() == "from-user-data"
+    assert ssh(address, key, "sudo -n id -u").stdout.strip() == "0", "the default user has passwordless sudo"
+    other_name, other_key = cloud.key_pair(ec2)
+    assert ssh(address, other_key, "true", check=False).returncode != 0, "only the instance's own key pair logs in"
+
+
+def test_stop_start_keeps_the_disk_and_changes_the_public_address(cloud: Cloud) -> None:
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    instance = cloud.launch(ec2, key_name=key_name)
+    first = instance["PublicIpAddress"]
+    wait_ssh(first, key)
+    ssh(first, key, "echo kept > ~/before-stop && sync")
+    ec2.stop_instances(InstanceIds=[instance["InstanceId"]])
+    assert cloud.describe(ec2, instance["InstanceId"])["State"]["Name"] in ("stopping", "stopped")
+    stopped = cloud.wait_state(ec2, instance["InstanceId"], "stopped")
+    assert "PublicIpAddress" not in stopped, "a stopped instance without an Elastic IP has no public address"
+    assert ssh(first, key, "true", check=False, timeout=20).returncode != 0, "the machine is really off"
+    ec2.start_instances(InstanceIds=[instance["InstanceId"]])
+    started = cloud.wait_state(ec2, instance["InstanceId"], "running")
+    second = started["PublicIpAddress"]
+    assert second != first
+    wait_ssh(second, key)
+    assert ssh(second, key, "cat ~/before-stop").stdout.strip() == "kept"
+
+
+def test_an_elastic_ip_survives_stop_start_and_answers_ssh(cloud: Cloud) -> None:
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    instance = cloud.launch(ec2, key_name=key_name)
+    allocation = ec2.allocate_address(Domain="vpc")
+    try:
+        ec2.associate_address(AllocationId=allocation["AllocationId"], InstanceId=instance["InstanceId"])
+        assert cloud.describe(ec2, instance["InstanceId"])["PublicIpAddress"] == allocation["PublicIp"]
+        wait_ssh(allocation["PublicIp"], key)
+        ec2.stop_instances(InstanceIds=[instance["InstanceId"]])
+        cloud.wait_state(ec2, instance["InstanceId"], "stopped")
+        ec2.start_instances(InstanceIds=[instance["InstanceId"]])
+        started = cloud.wait_state(ec2, instance["InstanceId"], "running")
+        assert started["PublicIpAddress"] == allocation["PublicIp"]
+        wait_ssh(allocation["PublicIp"], key)
+    finally:
+        cloud.cleanup()
+        cloud.idle()
+        ec2.release_address(AllocationId=allocation["AllocationId"])
+
+
+def test_reboot_restarts_the_machine(cloud: Cloud) -> None:
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    instance = cloud.launch(ec2, key_name=key_name)
+    address = instance["PublicIpAddress"]
+    wait_ssh(address, key)
+    before = boot_id(address, key)
+    ec2.reboot_instances(InstanceIds=[instance["InstanceId"]])
+    deadline = time.monotonic() + 60
+    after = before
+    while after == before and time.monotonic() < deadline:
+        time.sleep(0.5)
+        result = ssh(address, key, "cat /proc/sys/kernel/random/boot_id", check=False, timeout=20)
+        after = result.stdout.strip() or before
+    assert after != before, "the machine booted again"
+    assert cloud.describe(ec2, instance["InstanceId"])["State"]["Name"] == "running"
+
+
+def test_terminate_deletes_the_disk(cloud: Cloud) -> None:
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    instance = cloud.launch(ec2, key_name=key_name)
+    root = instance["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    wait_ssh(instance["PublicIpAddress"], key)
+    assert (cloud.settings.volumes / root).is_dir()
+    ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+    cloud.wait_state(ec2, instance["InstanceId"], "terminated")
+    cloud.idle()
+    assert not (cloud.settings.volumes / root).exists()
+    assert not (cloud.settings.machines / instance["InstanceId"]).exists()
+    assert instance["InstanceId"] not in {row["instance_id"] for row in cloud.status()["instances"]
+                                          if row["machine"] == "running"}  # fmt: skip
+
+
+def test_termination_protection_given_at_launch_is_kept(cloud: Cloud) -> None:
+    ec2 = cloud.client()
+    instance = cloud.launch(ec2, DisableApiTermination=True)
+    try:
+        ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+    except ec2.exceptions.ClientError as exc:
+        assert "OperationNotPermitted" in str(exc)
+    else:
+        raise AssertionError("TerminateInstances succeeded on a protected instance")
+
+
+def test_a_retried_run_instances_with_the_same_client_token_launches_one_instance(cloud: Cloud) -> None:
+    ec2 = cloud.client()
+    key_name, _ = cloud.key_pair(ec2)
+    image = cloud.base_image(ec2)["ImageId"]
+    token = f"token-{key_name}"
+    first = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, KeyName=key_name, InstanceType="t3.micro",
+                              ClientToken=token)["Instances"][0]["InstanceId"]  # fmt: skip
+    cloud.launched.append((ec2, first))
+    second = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, KeyName=key_name, InstanceType="t3.micro",
+                               ClientToken=token)["Instances"][0]["InstanceId"]  # fmt: skip
+    assert first == second
+    found = ec2.describe_instances(Filters=[{"Name": "key-name", "Values": [key_name]}])["Reservations"]
+    assert sum(len(r["Instances"]) for r in found) == 1
+
+
+def test_power_off_inside_shows_stopped_or_terminated_by_shutdown_behaviour(cloud: Cloud) -> None:
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    stop_one = cloud.launch(ec2, key_name=key_name)
+    gone_one = cloud.launch(ec2, key_name=key_name, InstanceInitiatedShutdownBehavior="terminate")
+    for instance in (stop_one, gone_one):
+        wait_ssh(instance["PublicIpAddress"], key)
+        ssh(instance["PublicIpAddress"], key, "sudo -n systemd-run --on-active=1 /usr/bin/systemctl poweroff")
+    stopped = cloud.wait_state(ec2, stop_one["InstanceId"], "stopped", timeout=120)
+    assert stopped["StateReason"]["Code"] == "Client.InstanceInitiatedShutdown"
+    cloud.wait_state(ec2, gone_one["InstanceId"], "terminated", timeout=120)
+
+
+def test_image_not_found_and_unknown_instance_type_are_refused(cloud: Cloud) -> None:
+    ec2 = cloud.client()
+    key_name, _ = cloud.key_pair(ec2)
+    for kwargs, code in (
+        ({"ImageId": "ami-0000000000000000f", "InstanceType": "t3.micro"}, "InvalidAMIID.NotFound"),
+        ({"ImageId": cloud.base_image(ec2)["ImageId"], "InstanceType": "t3.mega"}, "InvalidInstanceType.NotFound"),
+        ({"ImageId": cloud.base_image(ec2)["ImageId"], "InstanceType": "t3.micro",
+          "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 2}}]}, "InvalidBlockDeviceMapping"),
+    ):  # fmt: skip
+        try:
+            reservation = ec2.run_instances(MinCount=1, MaxCount=1, KeyName=key_name, **kwargs)
+        except ec2.exceptions.ClientError as exc:
+            assert exc.response["Error"]["Code"] == code
+        else:
+            cloud.launched.append((ec2, reservation["Instances"][0]["InstanceId"]))
+            raise AssertionError(f"RunInstances accepted {kwargs}")
+
+
+def test_four_machines_run_at_once_without_interfering(cloud: Cloud) -> None:
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        instances = list(pool.map(lambda _: cloud.launch(cloud.client(), key_name=key_name), range(4)))
+    addresses = [i["PublicIpAddress"] for i in instances]
+    assert len(set(addresses)) == 4
+    for instance in instances:
+        wait_ssh(instance["PublicIpAddress"], key)
+    for instance in instances:
+        reply = ssh(instance["PublicIpAddress"], key, "hostname; echo $(hostname) > ~/me; cat ~/me").stdout.split()
+        assert reply[0] == reply[1] == "ip-" + instance["PrivateIpAddress"].replace(".", "-")

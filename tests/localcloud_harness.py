@@ -1,0 +1,173 @@
+"""A running local cloud for tests, and small helpers to use it the way a user would (boto3, ssh).
+
+The session reuses a local cloud that is already up (`make demo` leaves one running) or starts
+one and takes it down at the end. Every test makes its own key pairs and instances, with names
+unique to the test, and terminates what it launched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from localcloud import cli, config  # noqa: E402
+
+SSH_OPTIONS = [
+    "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "LogLevel=ERROR",
+    "-o", "ConnectTimeout=3",
+    "-o", "BatchMode=yes",
+]  # fmt: skip
+
+
+def requirements_missing() -> str | None:
+    """Why the local cloud cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "the local cloud needs root (network namespaces, loop devices, systemd-nspawn)"
+    for tool in ("systemd-nspawn", "debootstrap", "iptables"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (make setup installs it)"
+    return None
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Cloud:
+    """The local cloud under test."""
+
+    settings: config.Settings
+    env: dict[str, str]
+    tmp: Path
+    launched: list[tuple[Any, str]] = field(default_factory=list)
+
+    def client(self, service: str = "ec2", **credentials: str) -> Any:
+        keys = {
+            "aws_access_key_id": credentials.get("access_key", self.env["AWS_ACCESS_KEY_ID"]),
+            "aws_secret_access_key": credentials.get("secret_key", self.env["AWS_SECRET_ACCESS_KEY"]),
+            "aws_session_token": credentials.get("session_token"),
+        }
+        return boto3.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_REGION"],
+                            **keys)  # fmt: skip
+
+    def status(self) -> dict:
+        return cli.api_get(self.settings, "status")
+
+    def idle(self) -> None:
+        """Wait until the local cloud has finished all queued machine and disk work."""
+        with urllib.request.urlopen(f"{self.settings.endpoint}/_localcloud/idle", timeout=600) as reply:
+            json.load(reply)
+
+    def base_image(self, ec2: Any | None = None) -> dict:
+        ec2 = ec2 or self.client()
+        images = ec2.describe_images(Owners=[config.DEBIAN_ACCOUNT_ID],
+                                     Filters=[{"Name": "name", "Values": ["debian-12-amd64-*"]}])["Images"]  # fmt: skip
+        assert images, "the local cloud registers a Debian 12 base image"
+        return images[0]
+
+    def key_pair(self, ec2: Any | None = None) -> tuple[str, Path]:
+        """A new ed25519 key pair, its private key saved 0400."""
+        ec2 = ec2 or self.client()
+        name = unique("key")
+        material = ec2.create_key_pair(KeyName=name, KeyType="ed25519")["KeyMaterial"]
+        path = self.tmp / f"{name}.pem"
+        path.write_text(material)
+        path.chmod(0o400)
+        return name, path
+
+    def launch(self, ec2: Any | None = None, image_id: str | None = None, key_name: str | None = None,
+               wait: bool = True, **kwargs: Any) -> dict:  # fmt: skip
+        """RunInstances, recorded for termination at the end of the test; waits for `running`."""
+        ec2 = ec2 or self.client()
+        if key_name is None:
+            key_name, _ = self.key_pair(ec2)
+        kwargs.setdefault("InstanceType", "t3.micro")
+        reservation = ec2.run_instances(ImageId=image_id or self.base_image(ec2)["ImageId"], MinCount=1, MaxCount=1,
+                                        KeyName=key_name, **kwargs)  # fmt: skip
+        instance = reservation["Instances"][0]
+        self.launched.append((ec2, instance["InstanceId"]))
+        if wait:
+            self.wait_state(ec2, instance["InstanceId"], "running")
+        return self.describe(ec2, instance["InstanceId"])
+
+    @staticmethod
+    def describe(ec2: Any, instance_id: str) -> dict:
+        return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+    def wait_state(self, ec2: Any, instance_id: str, state: str, timeout: float = 180) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            instance = self.describe(ec2, instance_id)
+            if instance["State"]["Name"] == state:
+                return instance
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{instance_id} is {instance['State']['Name']}, not {state}, after {timeout} s")
+            time.sleep(0.2)
+
+    def cleanup(self) -> None:
+        for ec2, instance_id in self.launched:
+            try:
+                ec2.modify_instance_attribute(InstanceId=instance_id, DisableApiTermination={"Value": False})
+                ec2.terminate_instances(InstanceIds=[instance_id])
+            except Exception as exc:  # noqa: BLE001 - best effort: the instance may be gone already
+                print(f"cleanup of {instance_id}: {exc}")
+        self.launched.clear()
+
+
+def ssh(address: str, key: Path, command: str, user: str = "admin", check: bool = True,
+        timeout: float = 120) -> subprocess.CompletedProcess:  # fmt: skip
+    """Run a command on a machine over SSH, as the user would."""
+    result = subprocess.run(["ssh", "-i", str(key), *SSH_OPTIONS, f"{user}@{address}", command],
+                            capture_output=True, text=True, timeout=timeout, check=False)  # fmt: skip
+    if check and result.returncode:
+        raise AssertionError(f"ssh {address} {command!r} failed ({result.returncode}): {result.stderr}")
+    return result
+
+
+def wait_ssh(address: str, key: Path, timeout: float = 60, user: str = "admin") -> float:
+    """Wait until SSH answers with the key; returns how long it took."""
+    started = time.monotonic()
+    while True:
+        result = subprocess.run(["ssh", "-i", str(key), *SSH_OPTIONS, f"{user}@{address}", "true"],
+                                capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+        if result.returncode == 0:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"SSH on {address} did not answer within {timeout} s: {result.stderr.strip()}")
+        time.sleep(0.2)
+
+
+def start_session_cloud(tmp: Path) -> tuple[Cloud, bool]:
+    """Reuse the running local cloud or start one; returns it and whether this session started it."""
+    settings = config.load()
+    started = False
+    if cli.health(settings) is None:
+        result = subprocess.run([sys.executable, "-m", "localcloud", "up"], cwd=REPO, capture_output=True,
+                                text=True, check=False)  # fmt: skip
+        if result.returncode:
+            pytest.fail(f"localcloud up failed: {result.stderr}")
+        started = True
+    env = dict(line.removeprefix("export ").split("=", 1) for line in cli.env_text(settings).splitlines())
+    return Cloud(settings=settings, env=env, tmp=tmp), started
+
+
+def stop_session_cloud() -> None:
+    subprocess.run([sys.executable, "-m", "localcloud", "down"], cwd=REPO, check=False)
