@@ -25,8 +25,7 @@ ORGANIZATION_ARN_FORM = (
     "arn:aws:organizations::<12-digit account>:organization/o-<10 to 32 lowercase letters or digits>"
 )
 ORGANIZATIONAL_UNIT_ARN_FORM = (
-    "arn:aws:organizations::<12-digit account>:ou/o-<organization id>"
-    "/ou-<4 to 32 characters>-<8 to 32 characters>"
+    "arn:aws:organizations::<12-digit account>:ou/o-<organization id>/ou-<4 to 32 characters>-<8 to 32 characters>"
 )
 
 
@@ -40,9 +39,7 @@ class PermissionSet(NamedTuple):
 
     def is_empty(self) -> bool:
         """Return True when the set grants nothing to anybody."""
-        return not (
-            self.account_ids or self.organization_arns or self.organizational_unit_arns or self.public
-        )
+        return not (self.account_ids or self.organization_arns or self.organizational_unit_arns or self.public)
 
 
 def _duplicates(values: Iterable[str]) -> List[str]:
@@ -61,9 +58,7 @@ def _account_id_error(value: str) -> Optional[str]:
     if ACCOUNT_ID.match(value):
         return None
     if value.strip().lower() == "all":
-        return (
-            f'account_ids: "{value}" is not an account ID; to make the AMI public set public: true explicitly'
-        )
+        return f'account_ids: "{value}" is not an account ID; to make the AMI public set public: true explicitly'
     if value.isdigit():
         return (
             f'account_ids: "{value}" has {len(value)} digits, an AWS account ID has exactly 12 '
@@ -77,10 +72,7 @@ def _organization_arn_error(value: str) -> Optional[str]:
     if ORGANIZATION_ARN.match(value):
         return None
     if ORGANIZATIONAL_UNIT_ARN.match(value):
-        return (
-            f'organization_arns: "{value}" is an organizational unit ARN; '
-            "list it under organizational_unit_arns"
-        )
+        return f'organization_arns: "{value}" is an organizational unit ARN; list it under organizational_unit_arns'
     return f'organization_arns: "{value}" is not an organization ARN ({ORGANIZATION_ARN_FORM})'
 
 
@@ -90,10 +82,7 @@ def _organizational_unit_arn_error(value: str) -> Optional[str]:
         return None
     if ORGANIZATION_ARN.match(value):
         return f'organizational_unit_arns: "{value}" is an organization ARN; list it under organization_arns'
-    return (
-        f'organizational_unit_arns: "{value}" is not an organizational unit ARN '
-        f"({ORGANIZATIONAL_UNIT_ARN_FORM})"
-    )
+    return f'organizational_unit_arns: "{value}" is not an organizational unit ARN ({ORGANIZATIONAL_UNIT_ARN_FORM})'
 
 
 def validate_grantees(
@@ -140,9 +129,7 @@ def requested_set(
     account_ids: Iterable[str], organization_arns: Iterable[str], organizational_unit_arns: Iterable[str]
 ) -> PermissionSet:
     """Build the permission set named by the module options (public is decided separately)."""
-    return PermissionSet(
-        frozenset(account_ids), frozenset(organization_arns), frozenset(organizational_unit_arns)
-    )
+    return PermissionSet(frozenset(account_ids), frozenset(organization_arns), frozenset(organizational_unit_arns))
 
 
 def desired_set(
@@ -227,9 +214,7 @@ def from_permission_list(items: Iterable[Dict[str, Any]]) -> PermissionSet:
     return PermissionSet(frozenset(accounts), frozenset(organizations), frozenset(units), public)
 
 
-def launch_permission_payload(
-    to_add: PermissionSet, to_remove: PermissionSet
-) -> Dict[str, List[Dict[str, str]]]:
+def launch_permission_payload(to_add: PermissionSet, to_remove: PermissionSet) -> Dict[str, List[Dict[str, str]]]:
     """Return the LaunchPermission argument of ModifyImageAttribute for one atomic change."""
     payload = {}
     if not to_add.is_empty():

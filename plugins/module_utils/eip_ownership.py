@@ -69,9 +69,7 @@ def wanted_tags(owner: str, name: str, tags: Optional[Dict[str, Any]]) -> Dict[s
 def lookup_filters(owner: str, name: str) -> List[Dict[str, Any]]:
     """Return the DescribeAddresses filters that find the owner's VPC addresses."""
     filters = [{"Name": "domain", "Values": ["vpc"]}]
-    filters += [
-        {"Name": f"tag:{key}", "Values": [value]} for key, value in identity_tags(owner, name).items()
-    ]
+    filters += [{"Name": f"tag:{key}", "Values": [value]} for key, value in identity_tags(owner, name).items()]
     return filters
 
 

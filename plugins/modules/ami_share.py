@@ -277,9 +277,7 @@ def _describe_images(client, image_id: str) -> List[Dict[str, Any]]:
 @AWSRetry.jittered_backoff()
 def _describe_launch_permissions(client, image_id: str) -> List[Dict[str, Any]]:
     """Call DescribeImageAttribute for launchPermission."""
-    return client.describe_image_attribute(ImageId=image_id, Attribute="launchPermission")[
-        "LaunchPermissions"
-    ]
+    return client.describe_image_attribute(ImageId=image_id, Attribute="launchPermission")["LaunchPermissions"]
 
 
 @AWSRetry.jittered_backoff()
@@ -368,8 +366,7 @@ def available_image(module: AnsibleAWSModule, ec2, image_id: str, account: str) 
         return image
     if not module.params["wait"]:
         raise ShareError(
-            f"AMI {image_id} is {image.get('State')}; "
-            "set wait: true to wait until it is available before sharing"
+            f"AMI {image_id} is {image.get('State')}; set wait: true to wait until it is available before sharing"
         )
     wait_until_available(ec2, image_id, module.params["wait_timeout"])
     return find_image(ec2, image_id)
@@ -377,11 +374,7 @@ def available_image(module: AnsibleAWSModule, ec2, image_id: str, account: str) 
 
 def snapshot_ids_of(image: Dict[str, Any]) -> List[str]:
     """Return the EBS snapshot IDs of the AMI's block device mappings."""
-    return [
-        m["Ebs"]["SnapshotId"]
-        for m in image.get("BlockDeviceMappings", [])
-        if m.get("Ebs", {}).get("SnapshotId")
-    ]
+    return [m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")]
 
 
 def read_launch_permissions(ec2, image_id: str) -> PermissionSet:
@@ -399,9 +392,7 @@ def read_snapshots(ec2, image_id: str, snapshot_ids: List[str]) -> List[Dict[str
     try:
         return _describe_snapshots(ec2, snapshot_ids)
     except (BotoCoreError, ClientError) as e:
-        raise ShareError(
-            f"Could not describe the snapshots {', '.join(snapshot_ids)} of {image_id}", e
-        ) from e
+        raise ShareError(f"Could not describe the snapshots {', '.join(snapshot_ids)} of {image_id}", e) from e
 
 
 def read_volume_permissions(ec2, snapshot_ids: List[str]) -> Dict[str, PermissionSet]:
@@ -491,9 +482,7 @@ def apply_volume_permissions(ec2, snapshot_id: str, to_add: PermissionSet, to_re
         try:
             _modify_volume_permissions(ec2, snapshot_id, operation, **grantees)
         except (BotoCoreError, ClientError) as e:
-            raise ShareError(
-                f"Could not {operation} createVolumePermission {grantees} on {snapshot_id}", e
-            ) from e
+            raise ShareError(f"Could not {operation} createVolumePermission {grantees} on {snapshot_id}", e) from e
 
 
 def share(module: AnsibleAWSModule, ec2, kms, account: str) -> Dict[str, Any]:
@@ -503,25 +492,19 @@ def share(module: AnsibleAWSModule, ec2, kms, account: str) -> Dict[str, Any]:
     image = available_image(module, ec2, image_id, account)
     snapshot_ids = snapshot_ids_of(image)
 
-    requested = requested_set(
-        params["account_ids"], params["organization_arns"], params["organizational_unit_arns"]
-    )
+    requested = requested_set(params["account_ids"], params["organization_arns"], params["organizational_unit_arns"])
     mode = (params["state"], params["purge"], params["public"])
     launch_before = read_launch_permissions(ec2, image_id)
     launch_after = desired_set(launch_before, requested, *mode)
     launch_add, launch_remove = difference(launch_before, launch_after)
 
     volumes_before = read_volume_permissions(ec2, snapshot_ids)
-    volumes_after = {
-        sid: desired_snapshot_set(perms, requested, *mode) for sid, perms in volumes_before.items()
-    }
+    volumes_after = {sid: desired_snapshot_set(perms, requested, *mode) for sid, perms in volumes_before.items()}
     volume_changes = {sid: difference(volumes_before[sid], volumes_after[sid]) for sid in snapshot_ids}
 
     grants = not launch_add.is_empty() or any(not add.is_empty() for add, _remove in volume_changes.values())
     keys = (
-        check_shareable(kms, image_id, read_snapshots(ec2, image_id, snapshot_ids), launch_add.public)
-        if grants
-        else []
+        check_shareable(kms, image_id, read_snapshots(ec2, image_id, snapshot_ids), launch_add.public) if grants else []
     )
     changed = launch_before != launch_after or volumes_before != volumes_after
 
@@ -533,10 +516,7 @@ def share(module: AnsibleAWSModule, ec2, kms, account: str) -> Dict[str, Any]:
         volumes_after = read_volume_permissions(ec2, snapshot_ids)
 
     if launch_add.public:
-        warn(
-            f"AMI {image_id} {'would be' if module.check_mode else 'is now'} public: "
-            "any AWS account can launch it"
-        )
+        warn(f"AMI {image_id} {'would be' if module.check_mode else 'is now'} public: any AWS account can launch it")
     if keys and launch_after.account_ids:
         warn(
             f"The snapshots of {image_id} are encrypted with {', '.join(keys)}: the accounts it is "
@@ -546,15 +526,11 @@ def share(module: AnsibleAWSModule, ec2, kms, account: str) -> Dict[str, Any]:
 
     before = {
         "launch_permissions": as_result(launch_before),
-        "snapshot_permissions": {
-            sid: as_result(p, with_organizations=False) for sid, p in volumes_before.items()
-        },
+        "snapshot_permissions": {sid: as_result(p, with_organizations=False) for sid, p in volumes_before.items()},
     }
     after = {
         "launch_permissions": as_result(launch_after),
-        "snapshot_permissions": {
-            sid: as_result(p, with_organizations=False) for sid, p in volumes_after.items()
-        },
+        "snapshot_permissions": {sid: as_result(p, with_organizations=False) for sid, p in volumes_after.items()},
     }
     result = {
         "changed": changed,
@@ -590,9 +566,7 @@ def main() -> None:
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     errors = validate_request(params["state"], params["purge"], params["public"])
-    errors += validate_grantees(
-        params["account_ids"], params["organization_arns"], params["organizational_unit_arns"]
-    )
+    errors += validate_grantees(params["account_ids"], params["organization_arns"], params["organizational_unit_arns"])
     if params["wait_timeout"] < 0:
         errors.append(f"wait_timeout must not be negative, got {params['wait_timeout']}")
     if errors:

@@ -237,9 +237,7 @@ def _describe_instance(client, instance_id: str) -> List[Dict[str, Any]]:
 @AWSRetry.jittered_backoff()
 def _allocate_address(client, tags: Dict[str, str]) -> Dict[str, Any]:
     """Call AllocateAddress in the VPC domain with the tags applied in the same call."""
-    return client.allocate_address(
-        Domain="vpc", TagSpecifications=boto3_tag_specifications(tags, ["elastic-ip"])
-    )
+    return client.allocate_address(Domain="vpc", TagSpecifications=boto3_tag_specifications(tags, ["elastic-ip"]))
 
 
 @AWSRetry.jittered_backoff()
@@ -305,9 +303,7 @@ def find_instance(client, instance_id: str) -> Dict[str, Any]:
     return instance
 
 
-def foreign_addresses_on_instance(
-    client, instance_id: str, own_allocation_id: Optional[str]
-) -> List[Dict[str, Any]]:
+def foreign_addresses_on_instance(client, instance_id: str, own_allocation_id: Optional[str]) -> List[Dict[str, Any]]:
     """Return the Elastic IPs associated with the instance that are not the owner's address."""
     try:
         addresses = _describe_addresses(client, Filters=[{"Name": "instance-id", "Values": [instance_id]}])
@@ -332,9 +328,7 @@ def associate(client, address: Dict[str, Any], instance_id: str, allow_reassocia
         raise ElasticIPError(f"Could not associate {address['PublicIp']} with {instance_id}", e) from e
 
 
-def release_after_failed_association(
-    client, address: Dict[str, Any], failure: ElasticIPError
-) -> ElasticIPError:
+def release_after_failed_association(client, address: Dict[str, Any], failure: ElasticIPError) -> ElasticIPError:
     """Release the address this run allocated and return the error to report, saying what happened."""
     label = f"{address['PublicIp']} ({address['AllocationId']})"
     try:
@@ -346,8 +340,7 @@ def release_after_failed_association(
             failure.exception,
         )
     return ElasticIPError(
-        f"{failure.message}; released {label}, which this run had allocated, "
-        "so no unassociated address is left",
+        f"{failure.message}; released {label}, which this run had allocated, so no unassociated address is left",
         failure.exception,
     )
 

@@ -16,6 +16,7 @@ import sys
 import threading
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -209,6 +210,7 @@ class FaultProxy:
         self.calls: list[str] = []
         self.injected: list[str] = []
         self._faults: dict[str, list[tuple[int, str, str]]] = {}
+        self._hooks: dict[tuple[str, int], Callable[[], None]] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -222,6 +224,11 @@ class FaultProxy:
         """Answer the next `times` calls of `action` with the EC2 error `code` instead of forwarding them."""
         with self._lock:
             self._faults.setdefault(action, []).extend([(status, code, message)] * times)
+
+    def after_call(self, action: str, nth: int, callback: Callable[[], None]) -> None:
+        """Run callback once the nth call of action has been answered (to change the cloud between calls)."""
+        with self._lock:
+            self._hooks[(action, nth)] = callback
 
     def count(self, action: str) -> int:
         """How many calls of `action` reached the proxy (failed ones included)."""
@@ -246,6 +253,13 @@ class FaultProxy:
                 self.injected.append(action)
                 return queue.pop(0)
             return None
+
+    def _run_hook(self, action: str) -> None:
+        """Run the callback registered for this call of action, if any."""
+        with self._lock:
+            callback = self._hooks.pop((action, self.calls.count(action)), None)
+        if callback:
+            callback()
 
     def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes):
         """Send the request to moto and return (status, headers, body)."""
@@ -275,7 +289,8 @@ class FaultProxy:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                fault = proxy._next_fault(self._action(body))
+                action = self._action(body)
+                fault = proxy._next_fault(action)
                 if fault:
                     status, code, message = fault
                     payload = EC2_ERROR.format(code=code, message=message).encode()
@@ -300,6 +315,7 @@ class FaultProxy:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+                proxy._run_hook(action)
 
         return Handler
 

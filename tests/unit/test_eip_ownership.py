@@ -86,9 +86,7 @@ class TestOwnership:
         assert [a["AllocationId"] for a in owned] == ["eipalloc-1"]
 
     def test_untagged_address_is_never_owned(self):
-        assert not is_owned_by(
-            {"AllocationId": "eipalloc-1", "PublicIp": "198.51.100.7"}, "alice", "jupyter-alice"
-        )
+        assert not is_owned_by({"AllocationId": "eipalloc-1", "PublicIp": "198.51.100.7"}, "alice", "jupyter-alice")
 
     def test_wanted_tags_put_identity_last(self):
         assert wanted_tags("alice", "jupyter-alice", {"Project": "ocean", "Year": 2025}) == {
@@ -110,9 +108,7 @@ class TestInstanceOwner:
         error = instance_owner_error(instance, "alice")
         assert "Instance i-0abc belongs to owner bob" in error
 
-    @pytest.mark.parametrize(
-        "tags", [[], [{"Key": "Owner", "Value": "alice"}], [{"Key": "Name", "Value": "x"}]]
-    )
+    @pytest.mark.parametrize("tags", [[], [{"Key": "Owner", "Value": "alice"}], [{"Key": "Name", "Value": "x"}]])
     def test_own_or_untagged_instance_passes(self, tags):
         assert instance_owner_error({"InstanceId": "i-0abc", "Tags": tags}, "alice") is None
 
