@@ -79,7 +79,8 @@ options:
     description:
       - Wait until the AMI is C(available) before sharing it. A freshly created AMI is
         C(pending) for minutes, and its snapshots are only known once it is available.
-      - When V(false) and the AMI is not available, the module fails and changes nothing.
+      - When V(false) and the AMI is not available, the module fails and changes nothing. An AMI
+        in another state than C(pending) (C(failed), C(disabled)) is refused without waiting.
     type: bool
     default: false
   wait_timeout:
@@ -94,6 +95,9 @@ attributes:
   check_mode:
     description: Can run in check mode and predict the change without making it.
     support: full
+    details:
+      - With O(wait=true) it waits in check mode too, since the AMI's snapshots are only known
+        once it is available.
   diff_mode:
     description: Returns the launch and snapshot permissions before and after in diff mode.
     support: full
@@ -364,6 +368,8 @@ def available_image(module: AnsibleAWSModule, ec2, image_id: str, account: str) 
         )
     if image.get("State") == "available":
         return image
+    if image.get("State") != "pending":
+        raise ShareError(f"AMI {image_id} is {image.get('State')}, not available, and cannot be shared")
     if not module.params["wait"]:
         raise ShareError(
             f"AMI {image_id} is {image.get('State')}; set wait: true to wait until it is available before sharing"

@@ -371,6 +371,14 @@ def test_wait_until_available_then_share(run_module, aws, image, fault_proxy):
     assert launch_permissions(aws.ec2, image)["account_ids"] == [ACCOUNT_B]
 
 
+def test_failed_ami_is_refused_without_waiting(run_module, aws, image):
+    set_image_state(image, "failed")
+    result = run_module("ami_share", {"image_id": image, "account_ids": [ACCOUNT_B], "wait": True})
+    assert result["failed"] is True
+    assert f"AMI {image} is failed, not available, and cannot be shared" in result["msg"]
+    assert launch_permissions(aws.ec2, image) == EMPTY_LAUNCH
+
+
 def test_wait_times_out_with_a_clear_message(run_module, aws, image):
     set_image_state(image, "pending")
     result = run_module("ami_share", {"image_id": image, "account_ids": [ACCOUNT_B], "wait": True, "wait_timeout": 5})
