@@ -10,11 +10,13 @@ that follows a start waits for the boot; work for different instances runs in pa
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import ipaddress
 import itertools
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -101,6 +103,7 @@ class LocalCloud:
         self.volume_owner: dict[str, str] = {}
         self.base_rootfs: Path | None = None
         self.lock = threading.RLock()
+        self.pending: set[Future] = set()
         self.closing = False
 
     # ---- queues -------------------------------------------------------------------------
@@ -111,7 +114,17 @@ class LocalCloud:
             executor = self.queues.get(key)
             if executor is None:
                 executor = self.queues[key] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=key)
-        return executor.submit(self.guarded, work, what)
+            return self.track(executor.submit(self.guarded, work, what))
+
+    def background(self, work: Callable[[], None], what: str) -> Future:
+        """Run work that belongs to no instance (snapshot copies and deletions)."""
+        with self.lock:
+            return self.track(self.general.submit(self.guarded, work, what))
+
+    def track(self, future: Future) -> Future:
+        self.pending.add(future)
+        future.add_done_callback(self.pending.discard)
+        return future
 
     @staticmethod
     def guarded(work: Callable[[], None], what: str) -> None:
@@ -122,12 +135,12 @@ class LocalCloud:
             log.exception("%s failed", what)
 
     def idle(self, timeout: float = 600.0) -> None:
-        """Wait until every queued piece of work has run (for `down` and for tests)."""
-        with self.lock:
-            executors = list(self.queues.values())
-        for executor in executors:
-            executor.submit(lambda: None).result(timeout)
-        self.general.submit(lambda: None).result(timeout)
+        """Wait until every queued piece of work has run (for tests and benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while self.pending and time.monotonic() < deadline:
+            with self.lock:
+                waiting = list(self.pending)
+            concurrent.futures.wait(waiting, timeout=max(0.0, deadline - time.monotonic()))
 
     # ---- the base image -------------------------------------------------------------------
 
@@ -185,7 +198,7 @@ class LocalCloud:
         if owner:
             self.queue(owner, work, f"delete {volume_id}")
         else:
-            self.general.submit(self.guarded, work, f"delete {volume_id}")
+            self.background(work, f"delete {volume_id}")
 
     def snapshot_requested(self, snapshot: Any, volume: Any) -> None:
         """CreateSnapshot: copy the volume's data, then mark the snapshot completed."""
@@ -203,7 +216,7 @@ class LocalCloud:
         if owner:
             self.queue(owner, copy, f"snapshot {volume.id}")
         else:
-            self.general.submit(self.guarded, copy, f"snapshot {volume.id}")
+            self.background(copy, f"snapshot {volume.id}")
 
     def snapshot_copied(self, source_id: str, snapshot: Any) -> None:
         snapshot.status = "pending"
@@ -212,10 +225,10 @@ class LocalCloud:
             self.store.copy_snapshot(source_id, snapshot.id)
             snapshot.status = "completed"
 
-        self.general.submit(self.guarded, copy, f"copy {source_id}")
+        self.background(copy, f"copy {source_id}")
 
     def snapshot_deleted(self, snapshot_id: str) -> None:
-        self.general.submit(self.guarded, lambda: self.store.delete_snapshot(snapshot_id), f"delete {snapshot_id}")
+        self.background(lambda: self.store.delete_snapshot(snapshot_id), f"delete {snapshot_id}")
 
     def image_requested(self, ami: Any, instance: Any, pairs: list[tuple[Any, Any]], no_reboot: bool) -> None:
         """CreateImage: snapshot every volume (stopping a running machine unless no_reboot)."""

@@ -22,6 +22,7 @@ Each patch says what moto 5.2 does and what EC2 does instead:
   and a duplicate name fails with InvalidAMIName.Duplicate.
 - DeregisterImage: DeleteAssociatedSnapshots is honoured.
 - Snapshots: moto drops the volume's KMS key; here the snapshot keeps it.
+- DetachVolume: moto fails with an internal error when InstanceId is left out (EC2 allows it).
 - Instances, volumes and snapshots: each change with a physical side calls the controller
   (localcloud.cloud.LocalCloud), which does it to the machine or the disk.
 """
@@ -532,7 +533,11 @@ def backend_attach_volume(
     return attachment
 
 
-def backend_detach_volume(self: Any, volume_id: str, instance_id: str, device_path: str) -> Any:
+def backend_detach_volume(self: Any, volume_id: str, instance_id: str | None, device_path: str | None) -> Any:
+    """DetachVolume (moto needs the instance ID, which EC2 takes from the attachment when it is left out)."""
+    volume = self.get_volume(volume_id)
+    if instance_id is None and volume.attachment is not None:
+        instance_id = volume.attachment.instance.id
     attachment = original("EBSBackend", "detach_volume")(self, volume_id, instance_id, device_path)
     CLOUD.volume_detached(attachment.volume, attachment.instance)
     return attachment
