@@ -63,7 +63,26 @@ build: $(STAMP) ## Build the collection artifact and check it installs and docum
 unit: $(STAMP) ## Unit tests (pure logic, no cloud)
 	pytest -q tests/unit
 
-test: setup lint syntax sanity build unit ## Every gate and test (what CI runs)
+modules: $(STAMP) ## Module tests against the local cloud's EC2 API over HTTP
+	pytest -q tests/modules
+
+localcloud-test: $(STAMP) ## Local cloud fidelity tests (real machines; needs root)
+	pytest -q -m standalone tests/localcloud/test_down.py
+	pytest -q -m "not standalone" tests/localcloud
+
+localcloud-up: $(STAMP) ## Start the local cloud in the background and write its environment to .localcloud.env
+	python -m localcloud up --env-file .localcloud.env
+
+localcloud-down: $(STAMP) ## Stop the local cloud and remove everything it made
+	python -m localcloud down
+
+localcloud-status: $(STAMP) ## List the local cloud's instances, machines and addresses
+	python -m localcloud status
+
+bench: $(STAMP) ## Benchmarks (ratios measured side by side in one run)
+	python bench/localcloud.py
+
+test: setup lint syntax sanity build unit modules localcloud-test ## Every gate and test (what CI runs)
 
 clean: ## Remove build output and caches (not the virtualenv)
 	rm -rf build artifacts .pytest_cache .ruff_cache

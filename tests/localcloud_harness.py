@@ -28,12 +28,17 @@ sys.path.insert(0, str(REPO))
 from localcloud import cli, config  # noqa: E402
 
 SSH_OPTIONS = [
-    "-o", "StrictHostKeyChecking=no",
-    "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "LogLevel=ERROR",
-    "-o", "ConnectTimeout=3",
-    "-o", "BatchMode=yes",
-]  # fmt: skip
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ConnectTimeout=3",
+    "-o",
+    "BatchMode=yes",
+]
 
 
 def requirements_missing() -> str | None:
@@ -65,8 +70,9 @@ class Cloud:
             "aws_secret_access_key": credentials.get("secret_key", self.env["AWS_SECRET_ACCESS_KEY"]),
             "aws_session_token": credentials.get("session_token"),
         }
-        return boto3.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_REGION"],
-                            **keys)  # fmt: skip
+        return boto3.client(
+            service, endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_REGION"], **keys
+        )
 
     def status(self) -> dict:
         return cli.api_get(self.settings, "status")
@@ -78,8 +84,9 @@ class Cloud:
 
     def base_image(self, ec2: Any | None = None) -> dict:
         ec2 = ec2 or self.client()
-        images = ec2.describe_images(Owners=[config.DEBIAN_ACCOUNT_ID],
-                                     Filters=[{"Name": "name", "Values": ["debian-12-amd64-*"]}])["Images"]  # fmt: skip
+        images = ec2.describe_images(
+            Owners=[config.DEBIAN_ACCOUNT_ID], Filters=[{"Name": "name", "Values": ["debian-12-amd64-*"]}]
+        )["Images"]
         assert images, "the local cloud registers a Debian 12 base image"
         return images[0]
 
@@ -93,15 +100,22 @@ class Cloud:
         path.chmod(0o400)
         return name, path
 
-    def launch(self, ec2: Any | None = None, image_id: str | None = None, key_name: str | None = None,
-               wait: bool = True, **kwargs: Any) -> dict:  # fmt: skip
+    def launch(
+        self,
+        ec2: Any | None = None,
+        image_id: str | None = None,
+        key_name: str | None = None,
+        wait: bool = True,
+        **kwargs: Any,
+    ) -> dict:
         """RunInstances, recorded for termination at the end of the test; waits for `running`."""
         ec2 = ec2 or self.client()
         if key_name is None:
             key_name, _ = self.key_pair(ec2)
         kwargs.setdefault("InstanceType", "t3.micro")
-        reservation = ec2.run_instances(ImageId=image_id or self.base_image(ec2)["ImageId"], MinCount=1, MaxCount=1,
-                                        KeyName=key_name, **kwargs)  # fmt: skip
+        reservation = ec2.run_instances(
+            ImageId=image_id or self.base_image(ec2)["ImageId"], MinCount=1, MaxCount=1, KeyName=key_name, **kwargs
+        )
         instance = reservation["Instances"][0]
         self.launched.append((ec2, instance["InstanceId"]))
         if wait:
@@ -127,16 +141,22 @@ class Cloud:
             try:
                 ec2.modify_instance_attribute(InstanceId=instance_id, DisableApiTermination={"Value": False})
                 ec2.terminate_instances(InstanceIds=[instance_id])
-            except Exception as exc:  # noqa: BLE001 - best effort: the instance may be gone already
+            except Exception as exc:
                 print(f"cleanup of {instance_id}: {exc}")
         self.launched.clear()
 
 
-def ssh(address: str, key: Path, command: str, user: str = "admin", check: bool = True,
-        timeout: float = 120) -> subprocess.CompletedProcess:  # fmt: skip
+def ssh(
+    address: str, key: Path, command: str, user: str = "admin", check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """Run a command on a machine over SSH, as the user would."""
-    result = subprocess.run(["ssh", "-i", str(key), *SSH_OPTIONS, f"{user}@{address}", command],
-                            capture_output=True, text=True, timeout=timeout, check=False)  # fmt: skip
+    result = subprocess.run(
+        ["ssh", "-i", str(key), *SSH_OPTIONS, f"{user}@{address}", command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if check and result.returncode:
         raise AssertionError(f"ssh {address} {command!r} failed ({result.returncode}): {result.stderr}")
     return result
@@ -146,8 +166,13 @@ def wait_ssh(address: str, key: Path, timeout: float = 60, user: str = "admin") 
     """Wait until SSH answers with the key; returns how long it took."""
     started = time.monotonic()
     while True:
-        result = subprocess.run(["ssh", "-i", str(key), *SSH_OPTIONS, f"{user}@{address}", "true"],
-                                capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+        result = subprocess.run(
+            ["ssh", "-i", str(key), *SSH_OPTIONS, f"{user}@{address}", "true"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         if result.returncode == 0:
             return time.monotonic() - started
         if time.monotonic() - started > timeout:
@@ -160,8 +185,9 @@ def start_session_cloud(tmp: Path) -> tuple[Cloud, bool]:
     settings = config.load()
     started = False
     if cli.health(settings) is None:
-        result = subprocess.run([sys.executable, "-m", "localcloud", "up"], cwd=REPO, capture_output=True,
-                                text=True, check=False)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "localcloud", "up"], cwd=REPO, capture_output=True, text=True, check=False
+        )
         if result.returncode:
             pytest.fail(f"localcloud up failed: {result.stderr}")
         started = True

@@ -13,8 +13,11 @@ def other_account(cloud: Cloud, account: str = ACCOUNT_B) -> dict:
     """Credentials that act as another account (moto answers an assumed role's keys as its account)."""
     role = cloud.client("sts").assume_role(RoleArn=f"arn:aws:iam::{account}:role/tester", RoleSessionName="test")
     keys = role["Credentials"]
-    return {"access_key": keys["AccessKeyId"], "secret_key": keys["SecretAccessKey"],
-            "session_token": keys["SessionToken"]}  # fmt: skip
+    return {
+        "access_key": keys["AccessKeyId"],
+        "secret_key": keys["SecretAccessKey"],
+        "session_token": keys["SessionToken"],
+    }
 
 
 def test_create_image_snapshots_the_disk_and_a_new_instance_boots_a_copy(cloud: Cloud) -> None:
@@ -25,10 +28,14 @@ def test_create_image_snapshots_the_disk_and_a_new_instance_boots_a_copy(cloud: 
     ssh(source["PublicIpAddress"], key, "echo baked > ~/baked && sync")
     name = unique("image")
     image_id = ec2.create_image(
-        InstanceId=source["InstanceId"], Name=name, Description="test image",
-        TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": "Owner", "Value": "tester"}]},
-                           {"ResourceType": "snapshot", "Tags": [{"Key": "Owner", "Value": "tester"}]}],
-    )["ImageId"]  # fmt: skip
+        InstanceId=source["InstanceId"],
+        Name=name,
+        Description="test image",
+        TagSpecifications=[
+            {"ResourceType": "image", "Tags": [{"Key": "Owner", "Value": "tester"}]},
+            {"ResourceType": "snapshot", "Tags": [{"Key": "Owner", "Value": "tester"}]},
+        ],
+    )["ImageId"]
     assert ec2.describe_images(ImageIds=[image_id])["Images"][0]["State"] in ("pending", "available")
     ec2.get_waiter("image_available").wait(ImageIds=[image_id], WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
@@ -48,12 +55,12 @@ def test_create_image_snapshots_the_disk_and_a_new_instance_boots_a_copy(cloud: 
     wait_ssh(copy["PublicIpAddress"], key)
     assert ssh(copy["PublicIpAddress"], key, "cat ~/baked").stdout.strip() == "baked"
     assert ssh(copy["PublicIpAddress"], key, "test -e ~/later", check=False).returncode != 0
-    with pytest.raises(ec2.exceptions.ClientError, match="InvalidAMIName.Duplicate"):
+    with pytest.raises(ec2.exceptions.ClientError, match=r"InvalidAMIName\.Duplicate"):
         ec2.create_image(InstanceId=source["InstanceId"], Name=name, NoReboot=True)
 
     cloud.cleanup()
     cloud.idle()
-    with pytest.raises(ec2.exceptions.ClientError, match="InvalidSnapshot.InUse"):
+    with pytest.raises(ec2.exceptions.ClientError, match=r"InvalidSnapshot\.InUse"):
         ec2.delete_snapshot(SnapshotId=snapshot_id)
     ec2.deregister_image(ImageId=image_id)
     assert (cloud.settings.snapshots / snapshot_id).is_dir(), "deregistering keeps the snapshot, as on EC2"
@@ -81,12 +88,12 @@ def test_a_private_image_is_launchable_by_another_account_only_once_shared(cloud
     ec2.get_waiter("image_available").wait(ImageIds=[image_id], WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     other = cloud.client(**other_account(cloud))
     assert image_id not in [i["ImageId"] for i in other.describe_images()["Images"]]
-    with pytest.raises(other.exceptions.ClientError, match="InvalidAMIID.NotFound"):
+    with pytest.raises(other.exceptions.ClientError, match=r"InvalidAMIID\.NotFound"):
         other.describe_images(ImageIds=[image_id])
     key_name, key = cloud.key_pair(other)
-    with pytest.raises(other.exceptions.ClientError, match="InvalidAMIID.NotFound"):
+    with pytest.raises(other.exceptions.ClientError, match=r"InvalidAMIID\.NotFound"):
         other.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, KeyName=key_name, InstanceType="t3.micro")
-    with pytest.raises(other.exceptions.ClientError, match="InvalidAMIID.NotFound"):
+    with pytest.raises(other.exceptions.ClientError, match=r"InvalidAMIID\.NotFound"):
         other.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"UserId": ACCOUNT_B}]})
 
     ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"UserId": ACCOUNT_B}]})
@@ -99,7 +106,7 @@ def test_a_private_image_is_launchable_by_another_account_only_once_shared(cloud
     wait_ssh(launched["PublicIpAddress"], key)
 
     ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Remove": [{"UserId": ACCOUNT_B}]})
-    with pytest.raises(other.exceptions.ClientError, match="InvalidAMIID.NotFound"):
+    with pytest.raises(other.exceptions.ClientError, match=r"InvalidAMIID\.NotFound"):
         other.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, KeyName=key_name, InstanceType="t3.micro")
     cloud.cleanup()
     cloud.idle()

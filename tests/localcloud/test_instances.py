@@ -24,7 +24,7 @@ def test_run_instances_gives_a_machine_that_answers_ssh_with_the_key(cloud: Clou
     assert ssh(address, key, "hostname").stdout.strip() == "ip-" + instance["PrivateIpAddress"].replace(".", "-")
     assert ssh(address, key, "sudo -n cat /root/user-data-ran").stdout.strip() == "from-user-data"
     assert ssh(address, key, "sudo -n id -u").stdout.strip() == "0", "the default user has passwordless sudo"
-    other_name, other_key = cloud.key_pair(ec2)
+    _other_name, other_key = cloud.key_pair(ec2)
     assert ssh(address, other_key, "true", check=False).returncode != 0, "only the instance's own key pair logs in"
 
 
@@ -99,8 +99,9 @@ def test_terminate_deletes_the_disk(cloud: Cloud) -> None:
     cloud.idle()
     assert not (cloud.settings.volumes / root).exists()
     assert not (cloud.settings.machines / instance["InstanceId"]).exists()
-    assert instance["InstanceId"] not in {row["instance_id"] for row in cloud.status()["instances"]
-                                          if row["machine"] == "running"}  # fmt: skip
+    assert instance["InstanceId"] not in {
+        row["instance_id"] for row in cloud.status()["instances"] if row["machine"] == "running"
+    }
 
 
 def test_termination_protection_given_at_launch_is_kept(cloud: Cloud) -> None:
@@ -119,11 +120,13 @@ def test_a_retried_run_instances_with_the_same_client_token_launches_one_instanc
     key_name, _ = cloud.key_pair(ec2)
     image = cloud.base_image(ec2)["ImageId"]
     token = f"token-{key_name}"
-    first = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, KeyName=key_name, InstanceType="t3.micro",
-                              ClientToken=token)["Instances"][0]["InstanceId"]  # fmt: skip
+    first = ec2.run_instances(
+        ImageId=image, MinCount=1, MaxCount=1, KeyName=key_name, InstanceType="t3.micro", ClientToken=token
+    )["Instances"][0]["InstanceId"]
     cloud.launched.append((ec2, first))
-    second = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, KeyName=key_name, InstanceType="t3.micro",
-                               ClientToken=token)["Instances"][0]["InstanceId"]  # fmt: skip
+    second = ec2.run_instances(
+        ImageId=image, MinCount=1, MaxCount=1, KeyName=key_name, InstanceType="t3.micro", ClientToken=token
+    )["Instances"][0]["InstanceId"]
     assert first == second
     found = ec2.describe_instances(Filters=[{"Name": "key-name", "Values": [key_name]}])["Reservations"]
     assert sum(len(r["Instances"]) for r in found) == 1
@@ -148,9 +151,15 @@ def test_image_not_found_and_unknown_instance_type_are_refused(cloud: Cloud) -> 
     for kwargs, code in (
         ({"ImageId": "ami-0000000000000000f", "InstanceType": "t3.micro"}, "InvalidAMIID.NotFound"),
         ({"ImageId": cloud.base_image(ec2)["ImageId"], "InstanceType": "t3.mega"}, "InvalidInstanceType.NotFound"),
-        ({"ImageId": cloud.base_image(ec2)["ImageId"], "InstanceType": "t3.micro",
-          "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 2}}]}, "InvalidBlockDeviceMapping"),
-    ):  # fmt: skip
+        (
+            {
+                "ImageId": cloud.base_image(ec2)["ImageId"],
+                "InstanceType": "t3.micro",
+                "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 2}}],
+            },
+            "InvalidBlockDeviceMapping",
+        ),
+    ):
         try:
             reservation = ec2.run_instances(MinCount=1, MaxCount=1, KeyName=key_name, **kwargs)
         except ec2.exceptions.ClientError as exc:

@@ -38,9 +38,14 @@ def test_an_attached_volume_is_formatted_mounted_and_keeps_its_data(cloud: Cloud
         node = wait_for(address, key, f"readlink -f {by_id}").strip()
         assert node == "/dev/nvme1n1"
         assert wait_for(address, key, "readlink -f /dev/sdf").strip() == node
-        ssh(address, key, f"sudo -n mkfs.ext4 -q {by_id} && sudo -n mkdir -p /data && "
-                          f"echo '{by_id} /data ext4 defaults,nofail 0 2' | sudo -n tee -a /etc/fstab >/dev/null && "
-                          "sudo -n mount /data && echo precious | sudo -n tee /data/file >/dev/null && sync")  # fmt: skip
+        fstab_line = f"{by_id} /data ext4 defaults,nofail 0 2"
+        ssh(
+            address,
+            key,
+            f"sudo -n mkfs.ext4 -q {by_id} && sudo -n mkdir -p /data"
+            f" && echo '{fstab_line}' | sudo -n tee -a /etc/fstab >/dev/null"
+            " && sudo -n mount /data && echo precious | sudo -n tee /data/file >/dev/null && sync",
+        )
 
         ec2.stop_instances(InstanceIds=[instance["InstanceId"]])
         cloud.wait_state(ec2, instance["InstanceId"], "stopped")
@@ -77,8 +82,12 @@ def test_instance_store_disks_exist_and_come_back_empty_after_stop_start(cloud: 
     disks = ssh(address, key, "ls /dev/disk/by-id/ | grep Instance_Storage").stdout.split()
     assert len(disks) == 1, "m5ad.large has one instance-store disk"
     device = f"/dev/disk/by-id/{disks[0]}"
-    ssh(address, key, f"sudo -n mkfs.ext4 -q {device} && sudo -n mkdir -p /scratch && "
-                      f"sudo -n mount {device} /scratch && echo temp | sudo -n tee /scratch/f >/dev/null && sync")  # fmt: skip
+    ssh(
+        address,
+        key,
+        f"sudo -n mkfs.ext4 -q {device} && sudo -n mkdir -p /scratch"
+        f" && sudo -n mount {device} /scratch && echo temp | sudo -n tee /scratch/f >/dev/null && sync",
+    )
     ec2.reboot_instances(InstanceIds=[instance["InstanceId"]])
     time.sleep(2)
     wait_ssh(address, key)

@@ -7,6 +7,7 @@ AWS_ENDPOINT_URL in the environment.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import os
@@ -27,6 +28,9 @@ import moto.settings
 import pytest
 from moto.server import ThreadedMotoServer
 
+from localcloud import config, motopatch
+from localcloud.cloud import LocalCloud
+
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE = Path(sys.executable).parent / "ansible"
 REGION = "us-east-1"
@@ -45,12 +49,19 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint():
-    """A moto server over HTTP for the whole session."""
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory):
+    """The local cloud's EC2 API layer (moto with its patches, no machines) over HTTP for the session.
+
+    It runs in this process, so that tests can reach into moto's backend where no API call makes
+    the state they need (an AMI on an encrypted snapshot, a pending AMI).
+    """
     with pytest.MonkeyPatch.context() as patch:
         # Real EC2 refuses RunInstances with an AMI the caller cannot use; moto checks it only
         # when asked (MOTO_ENABLE_AMI_VALIDATION, read here at call time).
         patch.setattr(moto.settings, "ENABLE_AMI_VALIDATION", True)
+        home = tmp_path_factory.mktemp("localcloud-api")
+        settings = dataclasses.replace(config.load(), home=home, cache=home / "cache")
+        motopatch.install(LocalCloud(settings, with_machines=False))
         port = free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()

@@ -20,7 +20,7 @@ args = [arg for arg in sys.argv[1:] if arg not in GET_PIP_ONLY_OPTIONS]
 system_bundle = ssl.get_default_verify_paths().openssl_cafile
 for candidate in ("/etc/ssl/certs/ca-certificates.crt", system_bundle):
     if candidate and os.path.isfile(candidate):
-        args = ["--cert", candidate] + args
+        args = ["--cert", candidate, *args]
         break
-sys.argv = ["pip", "install"] + args
+sys.argv = ["pip", "install", *args]
 runpy.run_module("pip", run_name="__main__", alter_sys=True)

@@ -1,0 +1,90 @@
+"""`down`, after an orderly run and after a crash, leaves nothing of the local cloud on the host.
+
+These tests start and stop their own local cloud, so they run in a pytest session of their own
+(`make localcloud-down-test`), before any other local-cloud test, and are skipped when a local
+cloud is already running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from localcloud import cleanup, cli, config
+from tests.localcloud_harness import REPO, Cloud, requirements_missing, start_session_cloud, wait_ssh
+
+pytestmark = pytest.mark.standalone
+
+
+@pytest.fixture
+def own_cloud(tmp_path: Path) -> Cloud:
+    reason = requirements_missing()
+    if reason:
+        pytest.skip(f"skipped: {reason}")
+    if cli.health(config.load()) is not None:
+        pytest.skip("skipped: a local cloud is already running, and this test would take it down")
+    cloud, started = start_session_cloud(tmp_path)
+    assert started
+    return cloud
+
+
+def busy_cloud(cloud: Cloud) -> list[str]:
+    """Two machines, an attached volume and an instance-store disk: every kind of host resource."""
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    first = cloud.launch(ec2, key_name=key_name)
+    second = cloud.launch(ec2, key_name=key_name, InstanceType="m5ad.large")
+    volume = ec2.create_volume(AvailabilityZone=first["Placement"]["AvailabilityZone"], Size=1)
+    ec2.attach_volume(VolumeId=volume["VolumeId"], InstanceId=first["InstanceId"], Device="/dev/sdf")
+    for instance in (first, second):
+        wait_ssh(instance["PublicIpAddress"], key)
+    cloud.idle()
+    found = cleanup.leftovers(cloud.settings)
+    assert len(found["processes"]) == 3 and len(found["namespaces"]) == 2 and len(found["links"]) == 2
+    assert len(found["loop_devices"]) == 2 and found["iptables_chains"] == ["filter", "nat"]
+    return [first["InstanceId"], second["InstanceId"]]
+
+
+def nothing_left(settings: config.Settings, forward_before: str) -> None:
+    left = cleanup.leftovers(settings)
+    assert left == {"processes": [], "namespaces": [], "links": [], "loop_devices": [], "iptables_chains": []}
+    routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    assert "198.51.100." not in routes and "lcv" not in routes
+    assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == forward_before
+    assert not any(settings.volumes.glob("*")) if settings.volumes.exists() else True
+
+
+def run_down() -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "localcloud", "down"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_down_after_an_orderly_run_leaves_nothing(own_cloud: Cloud) -> None:
+    forward_before = (own_cloud.settings.home / "ip_forward").read_text().strip()
+    busy_cloud(own_cloud)
+    result = run_down()
+    assert result.returncode == 0, result.stderr
+    assert "nothing is left behind" in result.stderr
+    nothing_left(own_cloud.settings, forward_before)
+
+
+def test_down_after_a_crash_leaves_nothing(own_cloud: Cloud) -> None:
+    forward_before = (own_cloud.settings.home / "ip_forward").read_text().strip()
+    busy_cloud(own_cloud)
+    pid = cleanup.read_pid(own_cloud.settings.pidfile)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while cleanup.process_is(pid, "localcloud") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    orphans = cleanup.leftovers(own_cloud.settings)
+    assert len(orphans["processes"]) == 2, "the machines outlive the crashed API process"
+    result = run_down()
+    assert result.returncode == 0, result.stderr
+    nothing_left(own_cloud.settings, forward_before)
