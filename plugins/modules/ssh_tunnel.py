@@ -1,0 +1,395 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the labcloud.jupyter collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+DOCUMENTATION = r"""
+---
+module: ssh_tunnel
+version_added: 0.1.0
+short_description: Open, close or check a background SSH tunnel from a local port to a port on a VM
+description:
+  - Runs on the controller. Opens C(ssh -N -L local_port:remote_host:remote_port user@host) in the
+    background as a connection master with a control socket, so the same tunnel can be found,
+    checked and closed later by its O(name).
+  - A healthy tunnel with the same destination is reused, not opened twice. A tunnel of the same
+    name to another destination (the VM's address changed, another port) is closed and opened again.
+  - A local port held by anything else is an error that names the process holding it, when it can
+    be found.
+  - With O(token), the module also asks JupyterLab's C(/api/status) through the tunnel whether the
+    server answers.
+  - This closes a gap: neither ansible.builtin nor ansible.posix manage long-lived SSH port
+    forwards, and C(ssh -f) started from M(ansible.builtin.command) keeps the task waiting on its
+    output and leaves nothing to find the tunnel by.
+options:
+  name:
+    description:
+      - The tunnel's name; its control socket is O(control_dir)/C(<name>.sock).
+    type: str
+    required: true
+  state:
+    description:
+      - V(open) makes sure the tunnel is up; V(closed) makes sure it is down.
+      - V(status) only reports whether it is up and whether JupyterLab answers through it.
+    type: str
+    choices: [open, closed, status]
+    default: open
+  host:
+    description: The VM's address. Required when O(state=open).
+    type: str
+  user:
+    description: The login user on the VM. Required when O(state=open).
+    type: str
+  key_file:
+    description: The private key for the login. Required when O(state=open).
+    type: path
+  remote_host:
+    description: Where the VM forwards the connection to (JupyterLab listens on the VM's loopback).
+    type: str
+    default: 127.0.0.1
+  remote_port:
+    description: The port on the VM.
+    type: int
+    default: 8887
+  local_port:
+    description: The port on the controller.
+    type: int
+    default: 7005
+  local_address:
+    description:
+      - The controller address the tunnel listens on. Only loopback addresses are accepted, so the
+        notebook server is never offered to the network the controller is on.
+    type: str
+    default: 127.0.0.1
+  control_dir:
+    description: Where control sockets and tunnel records are kept (created 0700).
+    type: path
+    default: ~/.labcloud/tunnels
+  known_hosts_file:
+    description: The known_hosts file for the VM's host key; the user's default when not given.
+    type: path
+  strict_host_key_checking:
+    description: C(StrictHostKeyChecking) for the connection. V(accept-new) trusts a new VM on first use.
+    type: str
+    choices: ['yes', accept-new]
+    default: accept-new
+  token:
+    description:
+      - JupyterLab's token. When given, RV(jupyter_status) is the HTTP status of C(/api/status)
+        asked through the tunnel with it.
+    type: str
+  timeout:
+    description: Seconds to wait for the tunnel to come up or go down.
+    type: int
+    default: 30
+attributes:
+  check_mode:
+    description: Predicts whether the tunnel would be opened or closed without doing it.
+    support: full
+  diff_mode:
+    description: Not supported.
+    support: none
+author:
+  - labcloud.jupyter developers
+"""
+
+EXAMPLES = r"""
+- name: Open the tunnel to hedylamarr's JupyterLab
+  labcloud.jupyter.ssh_tunnel:
+    name: jupyter-hedylamarr
+    host: 198.51.100.7
+    user: ubuntu
+    key_file: ~/.labcloud/keys/jupyter-hedylamarr.pem
+    local_port: 7005
+    remote_port: 8887
+
+- name: Say whether it is up and whether JupyterLab answers
+  labcloud.jupyter.ssh_tunnel:
+    name: jupyter-hedylamarr
+    state: status
+    local_port: 7005
+    token: "{{ jupyter_token }}"
+  no_log: true
+  register: tunnel
+
+- name: Close it
+  labcloud.jupyter.ssh_tunnel:
+    name: jupyter-hedylamarr
+    state: closed
+"""
+
+RETURN = r"""
+up:
+  description: Whether the tunnel is up after the task.
+  returned: always
+  type: bool
+  sample: true
+pid:
+  description: The process ID of the tunnel's SSH master.
+  returned: when up
+  type: int
+  sample: 41235
+local_url:
+  description: Where the forwarded port answers on the controller.
+  returned: always
+  type: str
+  sample: http://127.0.0.1:7005
+control_path:
+  description: The control socket of the tunnel.
+  returned: always
+  type: str
+  sample: /home/hedy/.labcloud/tunnels/jupyter-hedylamarr.sock
+destination:
+  description: Where the tunnel leads (user, host, remote port), as recorded when it was opened.
+  returned: when up
+  type: dict
+  sample: {"user": "ubuntu", "host": "198.51.100.7", "remote_port": 8887, "local_port": 7005}
+jupyter_status:
+  description: HTTP status of JupyterLab's C(/api/status) through the tunnel, or null when it did not answer.
+  returned: when O(token) is given
+  type: int
+  sample: 200
+"""
+
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from typing import Callable, Dict, List, Optional
+
+from ansible.module_utils.basic import AnsibleModule
+
+LOOPBACK = re.compile(r"^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$")
+
+
+def control_path(control_dir: str, name: str) -> str:
+    """The control socket of a named tunnel."""
+    return os.path.join(os.path.expanduser(control_dir), f"{name}.sock")
+
+
+def record_path(control_dir: str, name: str) -> str:
+    """Where the tunnel's destination is recorded."""
+    return os.path.join(os.path.expanduser(control_dir), f"{name}.json")
+
+
+def ssh_options(params: Dict) -> List[str]:
+    """Options every ssh call of this module uses."""
+    options = [
+        "-o", "BatchMode=yes",
+        "-o", "IdentitiesOnly=yes",
+        "-o", "ExitOnForwardFailure=yes",
+        "-o", "ServerAliveInterval=30",
+        "-o", "ServerAliveCountMax=3",
+        "-o", "ConnectTimeout=15",
+        "-o", f"StrictHostKeyChecking={params['strict_host_key_checking']}",
+        "-S", control_path(params["control_dir"], params["name"]),
+    ]  # fmt: skip
+    if params.get("known_hosts_file"):
+        options += ["-o", f"UserKnownHostsFile={params['known_hosts_file']}"]
+    return options
+
+
+def master_pid(params: Dict) -> Optional[int]:
+    """The PID of a live master on the control socket, or None."""
+    path = control_path(params["control_dir"], params["name"])
+    if not os.path.exists(path):
+        return None
+    result = subprocess.run(
+        ["ssh", "-S", path, "-O", "check", "tunnel"], capture_output=True, text=True, check=False, timeout=15
+    )
+    match = re.search(r"pid=(\d+)", result.stderr + result.stdout)
+    return int(match.group(1)) if result.returncode == 0 and match else None
+
+
+def read_record(params: Dict) -> Dict:
+    """The destination recorded when the tunnel was opened."""
+    try:
+        with open(record_path(params["control_dir"], params["name"])) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}
+
+
+def wanted_destination(params: Dict) -> Dict:
+    """The destination asked for."""
+    return {
+        "user": params["user"],
+        "host": params["host"],
+        "remote_host": params["remote_host"],
+        "remote_port": params["remote_port"],
+        "local_address": params["local_address"],
+        "local_port": params["local_port"],
+    }
+
+
+def port_accepts(address: str, port: int) -> bool:
+    """Whether something accepts TCP connections on the local port."""
+    try:
+        with socket.create_connection((address, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def port_holder(port: int) -> str:
+    """Name the process listening on a local TCP port, as far as ss(8) can tell."""
+    try:
+        result = subprocess.run(
+            ["ss", "-Htlnp", f"sport = :{port}"], capture_output=True, text=True, check=False, timeout=10
+        )
+    except OSError:
+        return "a process (ss is not available to name it)"
+    match = re.search(r'users:\(\("([^"]+)",pid=(\d+)', result.stdout)
+    if match:
+        return f"{match.group(1)} (pid {match.group(2)})"
+    return "a process this user cannot see"
+
+
+def jupyter_status(address: str, port: int, token: str) -> Optional[int]:
+    """HTTP status of /api/status through the tunnel, or None when nothing answers."""
+    request = urllib.request.Request(f"http://{address}:{port}/api/status", headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def wait_until(predicate: Callable[[], bool], timeout: int) -> bool:
+    """Poll a predicate until it holds or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()
+
+
+def close(module: AnsibleModule, params: Dict, pid: int) -> None:
+    """Ask the master to exit and wait until its socket and port are gone."""
+    path = control_path(params["control_dir"], params["name"])
+    subprocess.run(["ssh", "-S", path, "-O", "exit", "tunnel"], capture_output=True, check=False, timeout=15)
+    if not wait_until(lambda: master_pid(params) is None, params["timeout"]):
+        module.fail_json(msg=f"Could not close tunnel {params['name']}: its SSH master (pid {pid}) did not exit")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(record_path(params["control_dir"], params["name"]))
+
+
+def open_tunnel(module: AnsibleModule, params: Dict) -> Optional[int]:
+    """Start the SSH master in the background and wait until the local port answers."""
+    directory = os.path.expanduser(params["control_dir"])
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+    log_path = os.path.join(directory, f"{params['name']}.log")
+    forward = f"{params['local_address']}:{params['local_port']}:{params['remote_host']}:{params['remote_port']}"
+    argv = ["ssh", "-f", "-N", "-M", "-i", os.path.expanduser(params["key_file"]), *ssh_options(params)]
+    argv += ["-L", forward, f"{params['user']}@{params['host']}"]
+    with open(log_path, "ab") as log:
+        result = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, check=False,
+            timeout=params["timeout"] + 15,
+        )  # fmt: skip
+    if result.returncode != 0:
+        with open(log_path, errors="replace") as log:
+            tail = " ".join(log.read().strip().splitlines()[-3:])
+        module.fail_json(
+            msg=f"Could not open tunnel {params['name']} to {params['user']}@{params['host']}: ssh exited with "
+            f"{result.returncode}: {tail}"
+        )
+    if not wait_until(lambda: port_accepts(params["local_address"], params["local_port"]), params["timeout"]):
+        module.fail_json(msg=f"Tunnel {params['name']} started but 127.0.0.1:{params['local_port']} does not answer")
+    pid = master_pid(params)
+    with open(record_path(params["control_dir"], params["name"]), "w") as handle:
+        json.dump(dict(wanted_destination(params), pid=pid), handle)
+    return pid
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", default="open", choices=["open", "closed", "status"]),
+            host=dict(type="str"),
+            user=dict(type="str"),
+            key_file=dict(type="path", no_log=False),
+            remote_host=dict(type="str", default="127.0.0.1"),
+            remote_port=dict(type="int", default=8887),
+            local_port=dict(type="int", default=7005),
+            local_address=dict(type="str", default="127.0.0.1"),
+            control_dir=dict(type="path", default="~/.labcloud/tunnels"),
+            known_hosts_file=dict(type="path"),
+            strict_host_key_checking=dict(type="str", default="accept-new", choices=["yes", "accept-new"]),
+            token=dict(type="str", no_log=True),
+            timeout=dict(type="int", default=30),
+        ),
+        required_if=[("state", "open", ("host", "user", "key_file"))],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", params["name"]):
+        module.fail_json(msg=f"Tunnel name {params['name']!r} may hold only letters, digits, '.', '_' and '-'")
+    for port in ("local_port", "remote_port"):
+        if not 1 <= params[port] <= 65535:
+            module.fail_json(msg=f"{port} {params[port]} is not a TCP port (1-65535)")
+    if not LOOPBACK.match(params["local_address"]):
+        module.fail_json(
+            msg=f"local_address {params['local_address']} is not a loopback address: the tunnel would offer "
+            "the notebook server to the controller's network"
+        )
+    if params["state"] == "open" and not os.path.isfile(os.path.expanduser(params["key_file"])):
+        module.fail_json(msg=f"The key file {params['key_file']} does not exist")
+
+    pid = master_pid(params)
+    record = read_record(params) if pid else {}
+    changed = False
+    if params["state"] == "open":
+        healthy = (
+            pid is not None
+            and {k: record.get(k) for k in wanted_destination(params)} == wanted_destination(params)
+            and port_accepts(params["local_address"], params["local_port"])
+        )
+        if not healthy:
+            changed = True
+            if not module.check_mode:
+                if pid is not None:
+                    close(module, params, pid)
+                if port_accepts(params["local_address"], params["local_port"]):
+                    module.fail_json(
+                        msg=f"Local port {params['local_port']} is already in use by "
+                        f"{port_holder(params['local_port'])}; choose another with local_port (tunnel_local_port)"
+                    )
+                pid = open_tunnel(module, params)
+                record = read_record(params)
+    elif params["state"] == "closed" and pid is not None:
+        changed = True
+        if not module.check_mode:
+            close(module, params, pid)
+            pid, record = None, {}
+
+    # What the tunnel's state is after the task (predicted in check mode).
+    up = {"open": True, "closed": False, "status": pid is not None}[params["state"]]
+    result = dict(
+        changed=changed,
+        up=up,
+        local_url=f"http://{params['local_address']}:{params['local_port']}",
+        control_path=control_path(params["control_dir"], params["name"]),
+    )
+    if up and pid is not None:
+        result["pid"] = pid
+        result["destination"] = {k: record.get(k) for k in ("user", "host", "remote_port", "local_port")}
+    if params["token"] and up and not module.check_mode:
+        result["jupyter_status"] = jupyter_status(params["local_address"], params["local_port"], params["token"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
