@@ -19,7 +19,7 @@ description:
 requirements:
   - Enabled in C(callbacks_enabled) (the collection's C(ansible.cfg) does this).
 author:
-  - labcloud.jupyter developers
+  - labcloud.jupyter developers (@labcloud)
 """
 
 from ansible.plugins.callback import CallbackBase

@@ -19,7 +19,7 @@ options:
     type: raw
     required: true
 author:
-  - labcloud.jupyter developers
+  - labcloud.jupyter developers (@labcloud)
 """
 
 EXAMPLES = r"""

@@ -20,7 +20,7 @@ description:
     be found.
   - With O(token), the module also asks JupyterLab's C(/api/status) through the tunnel whether the
     server answers.
-  - This closes a gap: neither ansible.builtin nor ansible.posix manage long-lived SSH port
+  - This closes a gap. Neither ansible.builtin nor ansible.posix manage long-lived SSH port
     forwards, and C(ssh -f) started from M(ansible.builtin.command) keeps the task waiting on its
     output and leaves nothing to find the tunnel by.
 options:
@@ -92,7 +92,7 @@ attributes:
     description: Not supported.
     support: none
 author:
-  - labcloud.jupyter developers
+  - labcloud.jupyter developers (@labcloud)
 """
 
 EXAMPLES = r"""
@@ -161,22 +161,22 @@ import socket
 import subprocess
 import time
 import urllib.error
-import urllib.request
 from typing import Callable, Dict, List, Optional
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
 
 LOOPBACK = re.compile(r"^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$")
 
 
 def control_path(control_dir: str, name: str) -> str:
     """The control socket of a named tunnel."""
-    return os.path.join(os.path.expanduser(control_dir), f"{name}.sock")
+    return os.path.join(control_dir, f"{name}.sock")
 
 
 def record_path(control_dir: str, name: str) -> str:
     """Where the tunnel's destination is recorded."""
-    return os.path.join(os.path.expanduser(control_dir), f"{name}.json")
+    return os.path.join(control_dir, f"{name}.json")
 
 
 def ssh_options(params: Dict) -> List[str]:
@@ -254,10 +254,10 @@ def port_holder(port: int) -> str:
 
 def jupyter_status(address: str, port: int, token: str) -> Optional[int]:
     """HTTP status of /api/status through the tunnel, or None when nothing answers."""
-    request = urllib.request.Request(f"http://{address}:{port}/api/status", headers={"Authorization": f"token {token}"})
+    url = f"http://{address}:{port}/api/status"
     try:
-        with urllib.request.urlopen(request, timeout=10) as reply:
-            return reply.status
+        reply = open_url(url, headers={"Authorization": f"token {token}"}, timeout=10, use_proxy=False)
+        return reply.status
     except urllib.error.HTTPError as exc:
         return exc.code
     except (urllib.error.URLError, OSError):
@@ -286,12 +286,12 @@ def close(module: AnsibleModule, params: Dict, pid: int) -> None:
 
 def open_tunnel(module: AnsibleModule, params: Dict) -> Optional[int]:
     """Start the SSH master in the background and wait until the local port answers."""
-    directory = os.path.expanduser(params["control_dir"])
+    directory = params["control_dir"]
     os.makedirs(directory, mode=0o700, exist_ok=True)
     os.chmod(directory, 0o700)
     log_path = os.path.join(directory, f"{params['name']}.log")
     forward = f"{params['local_address']}:{params['local_port']}:{params['remote_host']}:{params['remote_port']}"
-    argv = ["ssh", "-f", "-N", "-M", "-i", os.path.expanduser(params["key_file"]), *ssh_options(params)]
+    argv = ["ssh", "-f", "-N", "-M", "-i", params["key_file"], *ssh_options(params)]
     argv += ["-L", forward, f"{params['user']}@{params['host']}"]
     with open(log_path, "ab") as log:
         result = subprocess.run(
@@ -345,7 +345,7 @@ def main():
             msg=f"local_address {params['local_address']} is not a loopback address: the tunnel would offer "
             "the notebook server to the controller's network"
         )
-    if params["state"] == "open" and not os.path.isfile(os.path.expanduser(params["key_file"])):
+    if params["state"] == "open" and not os.path.isfile(params["key_file"]):
         module.fail_json(msg=f"The key file {params['key_file']} does not exist")
 
     pid = master_pid(params)
