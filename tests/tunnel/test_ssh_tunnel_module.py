@@ -29,8 +29,9 @@ def run_module(args: dict, check: bool = False, env: dict | None = None) -> dict
     command = [str(ANSIBLE), "localhost", "-m", "labcloud.jupyter.ssh_tunnel", "-a", json.dumps(args)]
     if check:
         command.append("--check")
-    environ = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-                   **(env or {}))  # fmt: skip
+    environ = dict(
+        os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1", **(env or {})
+    )
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=environ, timeout=120)
     return json.loads(result.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
@@ -67,8 +68,12 @@ def server(session_cloud: Cloud, tmp_path_factory: pytest.TempPathFactory):
 
 def test_open_status_reuse_and_close(server: dict, tmp_path: Path) -> None:
     port = free_port()
-    common = {"name": "jupyter-tester", "local_port": port, "control_dir": str(tmp_path / "tunnels"),
-              "known_hosts_file": str(tmp_path / "known_hosts")}  # fmt: skip
+    common = {
+        "name": "jupyter-tester",
+        "local_port": port,
+        "control_dir": str(tmp_path / "tunnels"),
+        "known_hosts_file": str(tmp_path / "known_hosts"),
+    }
     opening = dict(common, **server, token=TOKEN)
 
     predicted = run_module(opening, check=True)
@@ -103,8 +108,15 @@ def test_a_port_held_by_another_process_is_named(server: dict, tmp_path: Path) -
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        result = run_module({"name": "jupyter-busy", "local_port": port, "control_dir": str(tmp_path), **server,
-                             "known_hosts_file": str(tmp_path / "known_hosts")})  # fmt: skip
+        result = run_module(
+            {
+                "name": "jupyter-busy",
+                "local_port": port,
+                "control_dir": str(tmp_path),
+                **server,
+                "known_hosts_file": str(tmp_path / "known_hosts"),
+            }
+        )
     assert result["failed"] is True
     assert f"Local port {port} is already in use by " in result["msg"]
     assert f"(pid {os.getpid()})" in result["msg"], "the message names the process holding the port"
