@@ -1,0 +1,114 @@
+"""Each kind of bad input fails before any cloud resource exists, with a message that says what to change."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.conftest import Playbooks, nothing_owned, owned
+
+pytestmark = [pytest.mark.localcloud]
+
+CASES = {
+    "invalid owner": ((), "Hedy_Lamarr", 'Invalid owner(s) ["Hedy_Lamarr"]'),
+    "unknown instance type": (("-e", "ec2_instance_type=c5.lrage"), None, "Instance type c5.lrage does not exist"),
+    "image that does not exist": (("-e", "image=ami-0123456789abcdef0"), None, "No image ami-0123456789abcdef0"),
+    "image pattern that matches nothing": (
+        ("-e", "image=136693071363/debian-13-*"),
+        None,
+        "No image 136693071363/debian-13-*",
+    ),
+    "region typo": (("-e", "region=us-wset-2"), None, "Region us-wset-2 does not exist or is not enabled"),
+    "region that is not a region name": (("-e", "region=oregon"), None, "Region oregon is not a region name"),
+    "ssh_cidr that is not a CIDR": (
+        ("-e", "ssh_cidr=203.0.113.300/32"),
+        None,
+        "ssh_cidr '203.0.113.300/32' is not a CIDR",
+    ),
+    "ssh_cidr without a prefix length": (("-e", "ssh_cidr=203.0.113.7"), None, "ssh_cidr '203.0.113.7' is not a CIDR"),
+    "open IPv4 CIDR without the override": (("-e", "ssh_cidr=0.0.0.0/0"), None, "opens SSH to the whole Internet"),
+    "open IPv6 CIDR without the override": (("-e", "ssh_cidr=::/0"), None, "opens SSH to the whole Internet"),
+    "root volume smaller than the image": (
+        ("-e", "ec2_instance_root_size=4"),
+        None,
+        "Root volume of 4 GiB is smaller than the 8 GiB snapshot",
+    ),
+    "subnet that does not exist": (
+        ("-e", "ec2_instance_subnet_id=subnet-0123456789abcdef0"),
+        None,
+        "Subnet subnet-0123456789abcdef0 does not exist",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_fails_before_anything_is_created(playbooks: Playbooks, case: str) -> None:
+    extra, owner, message = CASES[case]
+    owner = owner or playbooks.owner("bad")
+    run = playbooks.run("launch.yml", "-e", f"owner={owner}", *extra)
+    assert run.returncode != 0, run.tail()
+    assert message in " ".join(run.output.split()), run.tail()
+    assert nothing_owned(playbooks.cloud.client(), owner), owned(playbooks.cloud.client(), owner)
+    assert not (playbooks.key_dir / f"jupyter-{owner}.pem").exists()
+
+
+def test_missing_credentials_say_how_to_provide_them(playbooks: Playbooks, tmp_path) -> None:
+    owner = playbooks.owner("nocreds")
+    env = playbooks.env(
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        # botocore would otherwise ask the instance metadata service, which is not on this network.
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        env.pop(variable, None)
+    run = playbooks.run("launch.yml", "-e", f"owner={owner}", env=env)
+    assert run.returncode != 0, run.tail()
+    text = " ".join(run.output.split())
+    assert "No usable AWS credentials" in text and "AWS_ACCESS_KEY_ID" in text and "AWS_PROFILE" in text, run.tail()
+    assert nothing_owned(playbooks.cloud.client(), owner)
+
+
+def test_open_cidr_with_the_override_warns(playbooks: Playbooks) -> None:
+    owner = playbooks.owner("open")
+    run = playbooks.ok(
+        "launch.yml",
+        "-e",
+        f"owner={owner}",
+        "-e",
+        "ssh_cidr=0.0.0.0/0",
+        "-e",
+        "allow_ssh_from_anywhere=true",
+        check=True,
+    )
+    assert "WARNING: SSH (22/tcp)" in " ".join(run.output.split()) and "the whole Internet" in run.output
+    assert run.changed > 0
+    assert nothing_owned(playbooks.cloud.client(), owner)
+
+
+def test_foreign_key_pair_is_never_overwritten(playbooks: Playbooks) -> None:
+    """A key pair of the owner's name that does not match the local key: refused, nothing created or replaced."""
+    ec2 = playbooks.cloud.client()
+    owner = playbooks.owner("clash")
+    name = f"jupyter-{owner}"
+    created = ec2.create_key_pair(
+        KeyName=name,
+        KeyType="ed25519",
+        TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "Owner", "Value": owner}]}],
+    )
+    run = playbooks.run("launch.yml", "-e", f"owner={owner}")
+    assert (
+        run.returncode != 0
+        and "its private key" in " ".join(run.output.split())
+        and "is not on this machine" in run.output
+    )
+    playbooks.key_dir.mkdir(parents=True, exist_ok=True)
+    other = playbooks.key_dir / f"{name}.pem"
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    run = playbooks.run("launch.yml", "-e", f"owner={owner}")
+    assert run.returncode != 0 and "does not match the private key" in " ".join(run.output.split()), run.tail()
+    keys = ec2.describe_key_pairs(KeyNames=[name])["KeyPairs"]
+    assert [k["KeyFingerprint"] for k in keys] == [created["KeyFingerprint"]]
+    found = owned(ec2, owner)
+    assert not found["instances"] and not found["security_groups"] and not found["addresses"], found
