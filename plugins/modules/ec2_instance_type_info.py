@@ -17,7 +17,7 @@ description:
   - A type the region does not offer (a typo such as V(c5.lrage), or a type of another region)
     is listed in RV(missing) instead of failing the module, so that a playbook can refuse bad
     input with its own message before it creates anything.
-  - This closes a gap in C(amazon.aws): it has no module that describes instance types, and
+  - This closes a gap in C(amazon.aws), which has no module that describes instance types, and
     M(amazon.aws.ec2_instance) only finds out that a type is wrong when C(RunInstances) fails,
     after the key pair and the security group of a launch already exist.
 options:
