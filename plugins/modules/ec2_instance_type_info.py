@@ -28,7 +28,7 @@ options:
     elements: str
     required: true
 author:
-  - labcloud.jupyter developers
+  - labcloud.jupyter developers (@labcloud)
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -110,9 +110,9 @@ def summary(instance_type: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def unknown_from_error(error: ClientError, asked: List[str]) -> List[str]:
+def unknown_from_error(error: Exception, asked: List[str]) -> List[str]:
     """The types an InvalidInstanceType error names, or all of those asked for when it names none."""
-    match = UNKNOWN_TYPES.search(error.response.get("Error", {}).get("Message", ""))
+    match = UNKNOWN_TYPES.search(getattr(error, "response", {}).get("Error", {}).get("Message", ""))
     named = [name.strip() for name in match.group(1).split(",")] if match else []
     return [name for name in asked if name in named] or list(asked)
 
