@@ -85,8 +85,13 @@ localcloud-down: $(STAMP) ## Stop the local cloud and remove everything it made
 localcloud-status: $(STAMP) ## List the local cloud's instances, machines and addresses
 	python -m localcloud status
 
-bench: $(STAMP) ## Benchmarks (ratios measured side by side in one run)
+integration: $(STAMP) ## Playbook tests against the local cloud (launch, life cycle, rosters, bad input)
+	pytest -q tests/integration
+
+bench: $(STAMP) ## Benchmarks (ratios measured side by side in one run); the host to itself, no local cloud up
 	python bench/localcloud.py
+	python -m localcloud up >/dev/null
+	python bench/roster.py; status=$$?; python -m localcloud down; exit $$status
 
 test: setup lint syntax sanity build unit modules localcloud-test ## Every gate and test (what CI runs)
 
