@@ -10,9 +10,17 @@ anywhere in the Ansible or test output.
 
 from __future__ import annotations
 
+import contextlib
+import http.cookiejar
+import json
 import os
 import re
+import socket
 import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.localcloud_harness import Cloud, ssh
+from tests.localcloud_harness import SSH_OPTIONS, Cloud, ssh
 
 pytestmark = [pytest.mark.localcloud, pytest.mark.slow]
 
@@ -111,10 +119,70 @@ def scenario(
                 ).stdout.strip()
                 for entry in instances
             }
+            if results["verify"].returncode == 0:
+                results["password"] = switch_to_password(env, next(e for e in instances if e["instance"] == "fresh"))
         yield results
     finally:
         destroyed = molecule(env, "destroy")
         assert destroyed.returncode == 0, destroyed.stdout[-3000:] + destroyed.stderr[-3000:]
+
+
+def switch_to_password(env: dict[str, str], entry: dict) -> dict:
+    """configure.yml again on `fresh` with password authentication; what a browser then gets."""
+    address, key = entry["address"], Path(entry["identity_file"])
+    make_hash = "from jupyter_server.auth import passwd; print(passwd('molecule password'))"
+    password_hash = ssh(address, key, f'/opt/jupyterlab/env/bin/python -c "{make_hash}"').stdout.strip()
+    settings = json.dumps({"jupyterlab_auth": "password", "jupyterlab_password_hash": password_hash})
+    run = molecule(env, "converge", "--", "--limit", "fresh", "-e", settings)
+    outcome: dict = {"run": run, "hash": password_hash}
+    if run.returncode == 0:
+        outcome["url"] = ssh(address, key, "sudo /usr/local/bin/jupyterlab-url", check=False).stdout.strip()
+        outcome["config_mode"] = ssh(address, key, "stat -c %a /etc/jupyterlab/jupyter_server_config.py").stdout.strip()
+        with ssh_tunnel(address, key) as base:
+            outcome["anonymous"] = http_status(urllib.request.build_opener(), f"{base}/api/status")
+            for label, password in (("wrong", "not the password"), ("right", "molecule password")):
+                browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+                outcome[label] = login_and_get_status(browser, base, password)
+    return outcome
+
+
+@contextlib.contextmanager
+def ssh_tunnel(address: str, key: Path) -> Iterator[str]:
+    """`ssh -N -L` to the server's port, as tunnel.yml opens it; yields the local base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        local = probe.getsockname()[1]
+    process = subprocess.Popen(
+        ["ssh", "-i", str(key), *SSH_OPTIONS, "-N", "-L", f"127.0.0.1:{local}:127.0.0.1:8887", f"admin@{address}"]
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local), timeout=1):
+                break
+            assert time.monotonic() < deadline, "the SSH tunnel did not open within 20 s"
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{local}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def http_status(opener: urllib.request.OpenerDirector, url: str, data: bytes | None = None) -> int:
+    try:
+        with opener.open(urllib.request.Request(url, data=data), timeout=30) as reply:
+            return reply.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def login_and_get_status(browser: urllib.request.OpenerDirector, base: str, password: str) -> int:
+    """Log in through the login form (with its XSRF token) and ask for /api/status."""
+    with browser.open(f"{base}/login", timeout=30) as page:
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.read().decode())
+    form = urllib.parse.urlencode({"password": password, "_xsrf": xsrf.group(1) if xsrf else ""}).encode()
+    http_status(browser, f"{base}/login", form)
+    return http_status(browser, f"{base}/api/status")
 
 
 def step_output(scenario: dict, step: str) -> str:
@@ -176,3 +244,17 @@ def test_tokens_never_appear_in_ansible_or_test_output(scenario: dict) -> None:
         for step in STEPS:
             result = scenario[step]
             assert token.group(1) not in result.stdout + result.stderr, f"{host}'s token is in molecule {step}'s output"
+
+
+def test_password_authentication(scenario: dict) -> None:
+    """configure.yml switches `fresh` to an argon2 password: the login form admits the right one only."""
+    outcome = scenario.get("password")
+    assert outcome is not None, "the password run did not happen: an earlier step failed"
+    run = outcome["run"]
+    assert run.returncode == 0, run.stdout[-5000:]
+    assert outcome["hash"] not in run.stdout + run.stderr, "the password hash is in Ansible's output"
+    assert outcome["config_mode"] == "640"
+    assert outcome["url"] == "http://127.0.0.1:8887/lab"
+    assert outcome["anonymous"] == 403
+    assert outcome["wrong"] == 403
+    assert outcome["right"] == 200

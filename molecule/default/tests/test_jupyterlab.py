@@ -199,6 +199,22 @@ def test_kernel_runs_research_code_over_rest_and_websocket(host):
         host.check_output(f"rm -f {NOTEBOOKS}/molecule-check.nc /tmp/kernel_client.py /tmp/kernel_code.py")
 
 
+def test_terminal_opens_a_login_shell_as_the_jupyter_user(host):
+    """The sandbox leaves terminals working: a pseudo-terminal and a login shell under the server."""
+    with host.sudo():
+        created = host.check_output(
+            f'curl -s -X POST -H "Authorization: token $(cat {TOKEN_FILE})" http://127.0.0.1:{PORT}/api/terminals'
+        )
+    name = json.loads(created)["name"]
+    shells = host.check_output(f"ps --ppid {main_pid(host)} -o user=,tty=,args=")
+    assert any(line.split()[0] == USER and line.split()[1].startswith("pts/") for line in shells.splitlines()), shells
+    with host.sudo():
+        host.check_output(
+            f'curl -s -X DELETE -H "Authorization: token $(cat {TOKEN_FILE})" '
+            f"http://127.0.0.1:{PORT}/api/terminals/{name}"
+        )
+
+
 def test_systemd_exposure_is_at_most_5(host):
     with host.sudo():
         report = host.check_output(f"systemd-analyze security --no-pager {SERVICE}.service")
