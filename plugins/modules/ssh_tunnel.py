@@ -64,7 +64,10 @@ options:
     type: str
     default: 127.0.0.1
   control_dir:
-    description: Where control sockets and tunnel records are kept (created 0700).
+    description:
+      - Where control sockets and tunnel records are kept (created 0700).
+      - When the socket's path would be too long for a Unix socket, the socket goes to
+        C(/tmp/labcloud-tunnels-<uid>/) under a name derived from this path and O(name).
     type: path
     default: ~/.labcloud/tunnels
   known_hosts_file:
@@ -154,6 +157,7 @@ jupyter_status:
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -169,9 +173,21 @@ from ansible.module_utils.urls import open_url
 LOOPBACK = re.compile(r"^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$")
 
 
+# A Unix socket path holds at most 107 bytes, and ssh first binds a temporary name 17 bytes longer.
+MAX_SOCKET_PATH = 90
+
+
 def control_path(control_dir: str, name: str) -> str:
-    """The control socket of a named tunnel."""
-    return os.path.join(control_dir, f"{name}.sock")
+    """The control socket of a named tunnel: in control_dir, or under /tmp when that path is too long."""
+    path = os.path.join(control_dir, f"{name}.sock")
+    if len(path.encode()) <= MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha256(path.encode()).hexdigest()[:20]
+    short_dir = f"/tmp/labcloud-tunnels-{os.getuid()}"
+    os.makedirs(short_dir, mode=0o700, exist_ok=True)
+    if os.stat(short_dir).st_uid != os.getuid() or os.stat(short_dir).st_mode & 0o077:
+        raise OSError(f"{short_dir} must be a directory of this user's, mode 0700")
+    return os.path.join(short_dir, f"{digest}.sock")
 
 
 def record_path(control_dir: str, name: str) -> str:
@@ -348,6 +364,10 @@ def main():
     if params["state"] == "open" and not os.path.isfile(params["key_file"]):
         module.fail_json(msg=f"The key file {params['key_file']} does not exist")
 
+    try:
+        control_path(params["control_dir"], params["name"])
+    except OSError as exc:
+        module.fail_json(msg=f"Could not prepare the control socket of tunnel {params['name']}: {exc}")
     pid = master_pid(params)
     record = read_record(params) if pid else {}
     changed = False
