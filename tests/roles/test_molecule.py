@@ -119,7 +119,7 @@ def scenario(
                 ).stdout.strip()
                 for entry in instances
             }
-            if results["verify"].returncode == 0:
+            if "verify" in results and results["verify"].returncode == 0:
                 results["password"] = switch_to_password(env, next(e for e in instances if e["instance"] == "fresh"))
         yield results
     finally:
