@@ -1,0 +1,244 @@
+"""Benchmark of playbooks/configure.yml against a plain shell script doing the same steps, side by side.
+
+    python bench/configure.py
+
+Needs the local cloud running (`make localcloud-up`; its environment is read from the running
+cloud). In one run it launches two identical fresh Debian 12 machines from the base image and
+measures, at the same time, one on each machine:
+
+  ansible first run    ansible-playbook playbooks/configure.yml (uv environment, as the local
+                       cloud's inventory sets it)
+  shell script         the same steps with the same package managers (apt, pip, uv) and the
+                       same files, written as a plain script and run over one SSH session
+
+then, on the Ansible machine,
+
+  ansible second run   configure.yml again, with nothing left to change
+
+and prints the times with their ratios to the project's targets: the first run at most 1.25
+times the shell script, the second at most 10 % of the first with changed=0. Both machines are
+checked to serve JupyterLab afterwards, and both are terminated at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.localcloud_harness import SSH_OPTIONS, Cloud, ssh, start_session_cloud, wait_ssh  # noqa: E402
+
+ANSIBLE_RATIO_TARGET = 1.25
+SECOND_RUN_TARGET = 0.10
+USER = "admin"
+ROLE = REPO / "roles" / "jupyterlab"
+TEMPLATES = {
+    "/etc/jupyterlab/jupyter_server_config.py": ("etc/jupyterlab/jupyter_server_config.py.j2", "0640"),
+    "/usr/local/bin/jupyterlab-url": ("usr/local/bin/jupyterlab-url.j2", "0755"),
+    "/etc/systemd/system/jupyterlab.service": ("etc/systemd/system/jupyterlab.service.j2", "0644"),
+}
+
+
+def ansible_env() -> dict[str, str]:
+    return dict(
+        os.environ,
+        PATH=f"{REPO / '.venv/bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+    )
+
+
+def render_templates(workdir: Path) -> dict[str, str]:
+    """The role's files as it writes them for the login user, rendered with Ansible's template engine."""
+    user_vars = workdir / "user.yml"
+    user_vars.write_text(
+        f"jupyterlab_user_name: {USER}\njupyterlab_user_group: {USER}\njupyterlab_user_home: /home/{USER}\n"
+        f"jupyterlab_notebook_path: /home/{USER}/notebooks\njupyterlab_git_path: ''\njupyterlab_env_manager: uv\n"
+    )
+    rendered = {}
+    for destination, (source, _) in TEMPLATES.items():
+        target = workdir / Path(destination).name
+        variables = [f"@{ROLE / 'defaults/main.yml'}", f"@{ROLE / 'vars/main.yml'}", f"@{user_vars}"]
+        subprocess.run(
+            [
+                str(REPO / ".venv/bin/ansible"),
+                *("localhost", "-c", "local", "-m", "ansible.builtin.template"),
+                *("-a", f"src={ROLE / 'templates' / source} dest={target}"),
+                *(argument for variable in variables for argument in ("-e", variable)),
+            ],
+            env=ansible_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        rendered[destination] = target.read_text()
+    return rendered
+
+
+def shell_script(files: dict[str, str]) -> str:
+    """configure.yml's steps for a fresh Debian machine, as a plain script."""
+    defaults = (ROLE / "defaults/main.yml").read_text()
+    packages = re.search(r"^jupyterlab_packages:\n((?:  - .*\n)+)", defaults, re.MULTILINE).group(1)
+    specs = " ".join(shlex.quote(line.strip()[2:]) for line in packages.splitlines())
+    uv_spec = re.search(r"^jupyterlab_uv_spec: (.*)$", defaults, re.MULTILINE).group(1).strip()
+    lines = [
+        "set -eu",
+        "export DEBIAN_FRONTEND=noninteractive UV_NO_PROGRESS=1",
+        "ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || apt-get update -q",
+        "apt-get install -y -q --no-install-recommends git acl ca-certificates python3-venv ffmpeg nodejs",
+        "install -d -m 0755 /etc/jupyterlab /opt/jupyterlab",
+        f"install -d -o {USER} -g {USER} -m 0750 /home/{USER}/notebooks",
+        f"install -d -o {USER} -g {USER} -m 0755 /opt/jupyterlab/env",
+        "python3 -m venv /opt/jupyterlab/uv",
+        f"/opt/jupyterlab/uv/bin/pip install -q --disable-pip-version-check {shlex.quote(uv_spec)}",
+        f"sudo -u {USER} --preserve-env=UV_NO_PROGRESS /opt/jupyterlab/uv/bin/uv venv --seed"
+        " --python /usr/bin/python3 --system-certs /opt/jupyterlab/env",
+        f"sudo -u {USER} --preserve-env=UV_NO_PROGRESS /opt/jupyterlab/uv/bin/uv pip install"
+        f" --python /opt/jupyterlab/env/bin/python --system-certs {specs}",
+    ]
+    for destination, content in files.items():
+        mode = TEMPLATES[destination][1]
+        group = USER if destination.endswith(".py") else "root"
+        lines += [f"cat > {destination} <<'LABCLOUD_EOF'", content.rstrip("\n"), "LABCLOUD_EOF"]
+        lines += [f"chown root:{group} {destination}", f"chmod {mode} {destination}"]
+    lines += [
+        "systemctl daemon-reload",
+        "systemctl enable --now jupyterlab",
+        "for i in $(seq 1 300); do",
+        "  [ \"$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8887/api/status)\" = 403 ] && exit 0",
+        "  sleep 0.2",
+        "done",
+        "exit 1",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run_configure(inventory: Path) -> tuple[float, str]:
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(REPO / ".venv/bin/ansible-playbook"), "-i", str(inventory), "playbooks/configure.yml"],
+        cwd=REPO,
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    if result.returncode:
+        raise SystemExit(f"configure.yml failed:\n{result.stdout[-4000:]}{result.stderr[-2000:]}")
+    return seconds, result.stdout
+
+
+def run_script(address: str, key: Path, script: str) -> float:
+    started = time.monotonic()
+    result = subprocess.run(
+        ["ssh", "-i", str(key), *SSH_OPTIONS, f"{USER}@{address}", "sudo bash -s"],
+        input=script,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    if result.returncode:
+        raise SystemExit(f"the shell script failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    return seconds
+
+
+def changed_count(output: str) -> int:
+    return int(re.search(r"changed=(\d+)", output.split("PLAY RECAP")[-1]).group(1))
+
+
+def serves_jupyterlab(address: str, key: Path) -> bool:
+    """The server answers on 127.0.0.1:8887 and accepts the token jupyterlab-url prints."""
+    check = (
+        "token=$(sudo /usr/local/bin/jupyterlab-url | sed 's/.*token=//');"
+        ' curl -s -o /dev/null -w "%{http_code}" -H "Authorization: token $token" http://127.0.0.1:8887/api/status'
+    )
+    return ssh(address, key, check, check=False).stdout.strip() == "200"
+
+
+def launch_pair(cloud: Cloud, run: str) -> tuple[list[dict], Path, str]:
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    tags = [{"Key": "Name", "Value": f"bench-configure-{run}"}, {"Key": "Project", "Value": "labcloud-jupyter-bench"}]
+    machines = [
+        cloud.launch(ec2, key_name=key_name, TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])
+        for _ in range(2)
+    ]
+    for machine in machines:
+        wait_ssh(machine["PublicIpAddress"], key, timeout=120)
+    return machines, key, key_name
+
+
+def main() -> int:
+    cloud, started_cloud = start_session_cloud(Path(tempfile.mkdtemp(prefix="bench-configure-")))
+    if started_cloud:
+        print("note: this benchmark started the local cloud; stop it with `make localcloud-down`", file=sys.stderr)
+    run = os.urandom(3).hex()
+    machines, key, key_name = launch_pair(cloud, run)
+    try:
+        ansible_machine, shell_machine = machines
+        workdir = cloud.tmp
+        inventory = workdir / "hosts.yml"
+        inventory.write_text(
+            "all:\n  children:\n    jupyter:\n      hosts:\n        bench:\n"
+            f"          ansible_host: {ansible_machine['PublicIpAddress']}\n          ansible_user: {USER}\n"
+            f"          ansible_ssh_private_key_file: {key}\n"
+            "          ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null\n"
+            "          jupyterlab_env_manager: uv\n"
+        )
+        script = shell_script(render_templates(workdir))
+        times: dict[str, float] = {}
+        outputs: dict[str, str] = {}
+
+        def first_ansible_run() -> None:
+            times["first"], outputs["first"] = run_configure(inventory)
+
+        def shell_run() -> None:
+            times["shell"] = run_script(shell_machine["PublicIpAddress"], key, script)
+
+        threads = [threading.Thread(target=first_ansible_run), threading.Thread(target=shell_run)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if set(times) != {"first", "shell"}:
+            return 1
+        times["second"], outputs["second"] = run_configure(inventory)
+
+        served = {
+            "ansible": serves_jupyterlab(ansible_machine["PublicIpAddress"], key),
+            "shell": serves_jupyterlab(shell_machine["PublicIpAddress"], key),
+        }
+        ratio, second = times["first"] / times["shell"], times["second"] / times["first"]
+        first_changed, second_changed = changed_count(outputs["first"]), changed_count(outputs["second"])
+        print("configure.yml versus a shell script, two fresh Debian 12 local-cloud machines side by side (uv);")
+        print("the first Ansible run and the script run at the same time, the second run after them")
+        print(f"  {'ansible first run':20} {times['first']:7.1f} s   changed={first_changed}")
+        print(f"  {'shell script':20} {times['shell']:7.1f} s")
+        print(f"  {'ansible second run':20} {times['second']:7.1f} s   changed={second_changed}")
+        verdict = {True: "ok", False: "MISSED"}
+        ok_ratio = ratio <= ANSIBLE_RATIO_TARGET
+        print(f"  ansible / shell       {ratio:5.2f}   target <= {ANSIBLE_RATIO_TARGET}   {verdict[ok_ratio]}")
+        ok_second = second <= SECOND_RUN_TARGET and second_changed == 0
+        print(
+            f"  second / first        {second:5.3f}  target <= {SECOND_RUN_TARGET} and changed=0   {verdict[ok_second]}"
+        )
+        print(f"  JupyterLab answers with its token: ansible {served['ansible']}, shell {served['shell']}")
+        return 0 if all(served.values()) else 1
+    finally:
+        cloud.cleanup()
+        cloud.client().delete_key_pair(KeyName=key_name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
