@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import TimeoutException
 
 from tests.localcloud_harness import REPO, SSH_OPTIONS, Cloud
 
@@ -56,7 +57,9 @@ def free_ports(count: int) -> list[int]:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server could listen on the port now (connections in TIME_WAIT do not count)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -102,8 +105,12 @@ def browser():
     driver.quit()
 
 
-def run_cell(driver, code: str, index: int) -> None:
-    """Type code into the notebook's cell number `index` and run it with Shift+Enter."""
+def run_cell(driver, code: str, index: int, expect) -> list:
+    """Type code into cell number `index`, run it, and wait until `expect(driver)` finds its output.
+
+    A cell run before the page has connected to the kernel can be dropped by the page; if no output
+    comes within 30 s, the cell is run again in place (Ctrl+Enter), at most twice more.
+    """
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
@@ -113,9 +120,17 @@ def run_cell(driver, code: str, index: int) -> None:
     editors = wait.until(
         lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-CodeCell .cm-content")[index:]
     )
-    wait.until(ec.element_to_be_clickable(editors[0])).click()
-    editors[0].send_keys(code)
-    editors[0].send_keys(Keys.SHIFT, Keys.ENTER)
+    editor = editors[0]
+    wait.until(ec.element_to_be_clickable(editor)).click()
+    editor.send_keys(code)
+    editor.send_keys(Keys.CONTROL, Keys.ENTER)
+    for _ in range(3):
+        try:
+            return WebDriverWait(driver, 30).until(expect)
+        except TimeoutException:
+            editor.click()
+            editor.send_keys(Keys.CONTROL, Keys.ENTER)
+    raise AssertionError(f"cell {index} gave no output: {code!r}")
 
 
 def use_jupyterlab(browser, url: str, port: int) -> None:
@@ -131,25 +146,30 @@ def use_jupyterlab(browser, url: str, port: int) -> None:
     status = browser.execute_script(
         "return fetch('/api/contents/' + arguments[0], {method: 'PUT', headers: {'Authorization': 'token ' +"
         " arguments[1], 'Content-Type': 'application/json'}, body: JSON.stringify({type: 'notebook', content:"
-        " {cells: [], metadata: {}, nbformat: 4, nbformat_minor: 5}})}).then(r => r.status)",
+        " {cells: [], metadata: {kernelspec: {name: 'python3', display_name: 'Python 3 (ipykernel)', language:"
+        " 'python'}}, nbformat: 4, nbformat_minor: 5}})}).then(r => r.status)",
         name,
         token,
     )
     assert status == 201, "the notebook was created through the tunnel"
     browser.get(f"http://localhost:{port}/lab/tree/{name}")
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-CodeCell .cm-content"))
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook-ExecutionIndicator[data-status='idle']"))
-    run_cell(
+    output = run_cell(
         browser,
         "import xarray as xr, numpy as np\nprint('sum=', int(xr.DataArray(np.arange(6).reshape(2, 3)).sum()))",
         0,
-    )
-    output = wait.until(
-        lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output") if "sum=" in e.text]
+        lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output") if "sum=" in e.text],
     )
     assert output[0].strip() == "sum= 15"
-    run_cell(browser, "import ipywidgets\nipywidgets.IntSlider(value=3, description='depth')", 1)
-    slider = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output .widget-slider"))
+    browser.find_element(
+        By.CSS_SELECTOR, ".jp-NotebookPanel-toolbar [data-command='notebook:insert-cell-below']"
+    ).click()
+    slider = run_cell(
+        browser,
+        "import ipywidgets\nipywidgets.IntSlider(value=3, description='depth')",
+        1,
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output .widget-slider"),
+    )
     assert slider[0].is_displayed()
     browser.save_screenshot(str(ARTIFACTS / "jupyterlab.png"))
 
@@ -157,7 +177,8 @@ def use_jupyterlab(browser, url: str, port: int) -> None:
 def forward_refused(address: str, key: Path, destination: str) -> bool:
     """Whether sshd on the VM refuses a local forward to destination (PermitOpen)."""
     result = subprocess.run(
-        ["ssh", "-i", str(key), *SSH_OPTIONS, "-W", destination, f"admin@{address}"],
+        # LogLevel INFO (ssh keeps the first value given): the refusal's reason is logged at that level.
+        ["ssh", "-o", "LogLevel=INFO", "-i", str(key), *SSH_OPTIONS, "-W", destination, f"admin@{address}"],
         input="GET /api/status HTTP/1.0\r\n\r\n",
         capture_output=True,
         text=True,
@@ -200,7 +221,10 @@ def test_a_class_of_two_launches_tunnels_and_uses_jupyterlab_in_a_browser(
         first_url = next(u for u in urls if f":{ports[0]}/" in u)
         assert opened.stdout.count(first_url) == 1, "each URL is printed once"
 
-        use_jupyterlab(browser, first_url, ports[0])
+        try:
+            use_jupyterlab(browser, first_url, ports[0])
+        finally:
+            browser.save_screenshot(str(ARTIFACTS / "last-page.png"))
 
         again = run.playbook("tunnel.yml", *roster_args)
         assert changed(again) == 0, "healthy tunnels are reused"
