@@ -15,7 +15,7 @@ DEBS := systemd-container debootstrap iptables iproute2 e2fsprogs util-linux ope
         git curl ca-certificates python3-venv chromium chromium-driver
 
 .PHONY: help setup debs venv demo demo-clean lint ruff yamllint ansible-lint sanity syntax \
-        build unit modules localcloud-test integration molecule e2e test bench clean \
+        build unit modules localcloud-test integration roles molecule e2e cloud-test test bench clean \
         localcloud-up localcloud-down localcloud-status
 
 demo: setup ## The tutorial on the local cloud: launch, configure JupyterLab, tunnel, print the URL
@@ -88,12 +88,31 @@ localcloud-status: $(STAMP) ## List the local cloud's instances, machines and ad
 integration: $(STAMP) ## Playbook tests against the local cloud (launch, life cycle, rosters, bad input)
 	pytest -q tests/integration
 
+roles: $(STAMP) ## Role tests on the local cloud: the molecule scenario step by step, bad input, the installer
+	pytest -q -rs tests/roles
+
+molecule: $(STAMP) ## The molecule scenario for configure.yml on two local-cloud machines (create ... destroy)
+	@set +e; started=0; \
+	if ! python -m localcloud status >/dev/null 2>&1; then python -m localcloud up >/dev/null || exit 1; started=1; fi; \
+	eval "$$(python -m localcloud env)"; MOLECULE_GLOB='molecule/*/molecule.yml' molecule test; status=$$?; \
+	if [ $$started = 1 ]; then python -m localcloud down; fi; exit $$status
+
+e2e: $(STAMP) ## The tutorial end to end for a class of two, with headless Chromium
+	pytest -q tests/e2e
+
+cloud-test: $(STAMP) ## Every test that needs the local cloud, on one local cloud started (and removed) here
+	pytest -q -rs -m standalone tests/localcloud/test_down.py
+	@set +e; started=0; \
+	if ! python -m localcloud status >/dev/null 2>&1; then python -m localcloud up >/dev/null || exit 1; started=1; fi; \
+	pytest -q -rs -m "not standalone" tests/localcloud tests/tunnel tests/integration tests/roles tests/e2e; status=$$?; \
+	if [ $$started = 1 ]; then python -m localcloud down || status=1; fi; exit $$status
+
 bench: $(STAMP) ## Benchmarks (ratios measured side by side in one run); the host to itself, no local cloud up
 	python bench/localcloud.py
 	python -m localcloud up >/dev/null
-	python bench/roster.py; status=$$?; python -m localcloud down; exit $$status
+	python bench/roster.py && python bench/configure.py; status=$$?; python -m localcloud down; exit $$status
 
-test: setup lint syntax sanity build unit modules localcloud-test ## Every gate and test (what CI runs)
+test: setup lint syntax sanity build unit modules cloud-test ## Every gate and test (what CI runs)
 
 clean: ## Remove build output and caches (not the virtualenv)
 	rm -rf build artifacts .pytest_cache .ruff_cache
