@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -51,6 +52,13 @@ def requirements_missing() -> str | None:
     return None
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
@@ -63,6 +71,7 @@ class Cloud:
     env: dict[str, str]
     tmp: Path
     launched: list[tuple[Any, str]] = field(default_factory=list)
+    groups: list[tuple[Any, str]] = field(default_factory=list)
 
     def client(self, service: str = "ec2", **credentials: str) -> Any:
         keys = {
@@ -100,6 +109,17 @@ class Cloud:
         path.chmod(0o400)
         return name, path
 
+    def ssh_group(self, ec2: Any | None = None, source: str = f"{config.GATEWAY}/32") -> str:
+        """A security group that admits SSH from the host (connections from the host come from the gateway)."""
+        ec2 = ec2 or self.client()
+        group_id = ec2.create_security_group(GroupName=unique("ssh"), Description="SSH from the test host")["GroupId"]
+        ec2.authorize_security_group_ingress(
+            GroupId=group_id,
+            IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": source}]}],
+        )
+        self.groups.append((ec2, group_id))
+        return group_id
+
     def launch(
         self,
         ec2: Any | None = None,
@@ -113,6 +133,8 @@ class Cloud:
         if key_name is None:
             key_name, _ = self.key_pair(ec2)
         kwargs.setdefault("InstanceType", "t3.micro")
+        if "SecurityGroupIds" not in kwargs:
+            kwargs["SecurityGroupIds"] = [self.ssh_group(ec2)]
         reservation = ec2.run_instances(
             ImageId=image_id or self.base_image(ec2)["ImageId"], MinCount=1, MaxCount=1, KeyName=key_name, **kwargs
         )
@@ -178,6 +200,17 @@ def wait_ssh(address: str, key: Path, timeout: float = 60, user: str = "admin") 
         if time.monotonic() - started > timeout:
             raise AssertionError(f"SSH on {address} did not answer within {timeout} s: {result.stderr.strip()}")
         time.sleep(0.2)
+
+
+def serve_on_loopback(address: str, key: Path, port: int = 8887, program: str | None = None) -> None:
+    """Start a web server on the machine's 127.0.0.1:port (a stand-in for a local-only service) and wait for it."""
+    command = program or f"python3 -m http.server {port} --bind 127.0.0.1"
+    ssh(address, key, f"sudo -n systemd-run --unit=loopback-{port} {command}")
+    ssh(
+        address,
+        key,
+        f"for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:{port}/ && exit 0; sleep 0.1; done; exit 1",
+    )
 
 
 def start_session_cloud(tmp: Path) -> tuple[Cloud, bool]:

@@ -13,13 +13,7 @@ import pytest
 
 from localcloud import cli
 from localcloud.errors import LocalCloudError
-from tests.localcloud_harness import REPO
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.localcloud_harness import REPO, free_port
 
 
 def run_up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:

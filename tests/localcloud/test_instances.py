@@ -5,6 +5,9 @@ from __future__ import annotations
 import concurrent.futures
 import time
 
+import boto3
+import pytest
+
 from tests.localcloud_harness import Cloud, ssh, wait_ssh
 
 
@@ -181,3 +184,17 @@ def test_four_machines_run_at_once_without_interfering(cloud: Cloud) -> None:
     for instance in instances:
         reply = ssh(instance["PublicIpAddress"], key, "hostname; echo $(hostname) > ~/me; cat ~/me").stdout.split()
         assert reply[0] == reply[1] == "ip-" + instance["PrivateIpAddress"].replace(".", "-")
+
+
+def test_a_region_that_does_not_exist_gets_an_ec2_error(cloud: Cloud) -> None:
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=cloud.env["AWS_ENDPOINT_URL"],
+        region_name="us-wset-2",
+        aws_access_key_id="localcloud",
+        aws_secret_access_key="localcloud",
+    )
+    with pytest.raises(ec2.exceptions.ClientError) as error:
+        ec2.describe_instances()
+    assert error.value.response["Error"]["Code"] == "UnknownRegion"
+    assert "us-wset-2" in error.value.response["Error"]["Message"]

@@ -10,7 +10,7 @@ import pytest
 
 from localcloud import network
 from localcloud.config import PUBLIC_POOL
-from tests.localcloud_harness import Cloud, ssh, wait_ssh
+from tests.localcloud_harness import Cloud, serve_on_loopback, ssh, wait_ssh
 
 OUTSIDE = "203.0.113.77"
 
@@ -112,11 +112,30 @@ def test_the_host_reaches_a_machines_ssh_but_not_its_other_ports(cloud: Cloud) -
     instance = cloud.launch(ec2, key_name=key_name)
     address = instance["PublicIpAddress"]
     wait_ssh(address, key)
-    ssh(address, key, "sudo -n systemd-run --unit=loopback-only python3 -m http.server 8887 --bind 127.0.0.1")
-    ssh(
-        address,
-        key,
-        "for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8887/ && exit 0; sleep 0.1; done; exit 1",
-    )
+    serve_on_loopback(address, key, 8887)
     with pytest.raises(OSError):
         socket.create_connection((address, 8887), timeout=3).close()
+
+
+def test_security_groups_decide_who_reaches_the_machine(cloud: Cloud) -> None:
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    group_id = cloud.ssh_group(ec2)
+    instance = cloud.launch(ec2, key_name=key_name, SecurityGroupIds=[group_id])
+    address = instance["PublicIpAddress"]
+    wait_ssh(address, key)
+    ec2.revoke_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "169.254.1.1/32"}]}],
+    )
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "192.0.2.99/32"}]}],
+    )
+    with pytest.raises(OSError):
+        socket.create_connection((address, 22), timeout=3).close()  # dropped: the host is not 192.0.2.99
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "169.254.0.0/16"}]}],
+    )
+    wait_ssh(address, key, timeout=20)

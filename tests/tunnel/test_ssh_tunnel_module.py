@@ -12,16 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.localcloud_harness import REPO, Cloud, ssh, wait_ssh
+from tests.localcloud_harness import REPO, Cloud, free_port, serve_on_loopback, ssh, wait_ssh
 
 ANSIBLE = Path(sys.executable).parent / "ansible"
 TOKEN = "0123456789abcdef0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_module(args: dict, check: bool = False, env: dict | None = None) -> dict:
@@ -52,16 +46,8 @@ def server(session_cloud: Cloud, tmp_path_factory: pytest.TempPathFactory):
         "        self.send_response(200 if ok else 403); self.end_headers(); self.wfile.write(b'{}')\n"
         "http.server.HTTPServer(('127.0.0.1', 8887), H).serve_forever()\n"
     )
-    ssh(
-        address,
-        key,
-        f"cat > /tmp/status.py <<'EOF'\n{app}EOF\nsudo -n systemd-run --unit=fake-jupyter python3 /tmp/status.py",
-    )
-    ssh(
-        address,
-        key,
-        "for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8887/ && exit 0; sleep 0.1; done; exit 1",
-    )
+    ssh(address, key, f"cat > /tmp/status.py <<'EOF'\n{app}EOF")
+    serve_on_loopback(address, key, 8887, "python3 /tmp/status.py")
     yield {"host": address, "user": "admin", "key_file": str(key)}
     session_cloud.cleanup()
 

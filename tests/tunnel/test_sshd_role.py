@@ -11,15 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.localcloud_harness import REPO, SSH_OPTIONS, Cloud, ssh, wait_ssh
+from tests.localcloud_harness import REPO, SSH_OPTIONS, Cloud, free_port, serve_on_loopback, ssh, wait_ssh
 
 PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def apply_role(address: str, key: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -71,7 +65,7 @@ def machine(session_cloud: Cloud):
     wait_ssh(address, key)
     # What some cloud images ship: a drop-in that switches password logins on.
     ssh(address, key, "echo 'PasswordAuthentication yes' | sudo -n tee /etc/ssh/sshd_config.d/50-cloud-init.conf")
-    ssh(address, key, "sudo -n systemd-run --unit=fake-jupyter python3 -m http.server 8887 --bind 127.0.0.1")
+    serve_on_loopback(address, key, 8887)
     yield address, key
     session_cloud.cleanup()
 
