@@ -101,6 +101,7 @@ class LocalCloud:
         self.queues: dict[str, ThreadPoolExecutor] = {}
         self.general = ThreadPoolExecutor(max_workers=4, thread_name_prefix="localcloud")
         self.volume_owner: dict[str, str] = {}
+        self.ingress: dict[str, str] = {}
         self.base_rootfs: Path | None = None
         self.lock = threading.RLock()
         self.pending: set[Future] = set()
@@ -307,6 +308,8 @@ class LocalCloud:
         prefix = ipaddress.ip_network(subnet.cidr_block).prefixlen
         namespace = network.create(instance.id, instance.private_ip, prefix)
         network.set_public_addresses(instance.id, public_addresses(instance))
+        self.ingress[instance.id] = network.ingress_ruleset(ingress_rules(instance))
+        network.set_ingress(instance.id, self.ingress[instance.id])
         meta = {
             "instance_id": instance.id,
             "hostname": "ip-" + instance.private_ip.replace(".", "-"),
@@ -330,6 +333,7 @@ class LocalCloud:
         if machine is not None:
             machine.poweroff()
         network.destroy(instance.id)
+        self.ingress.pop(instance.id, None)
         if not final and instance.state == "stopping":
             set_state(instance, "stopped")
 
@@ -361,14 +365,19 @@ class LocalCloud:
 
     # ---- addresses --------------------------------------------------------------------------
 
-    def sync_addresses(self) -> None:
-        """Bind every running machine's current public addresses (after an association changes)."""
+    def sync_network(self) -> None:
+        """Apply every running machine's public addresses and security groups (after a request)."""
         for instance_id, machine in list(self.machines.items()):
             instance = find_instance(instance_id)
-            if instance is not None and machine.running:
-                wanted = public_addresses(instance)
-                if wanted != network.public_addresses(instance_id):
-                    network.set_public_addresses(instance_id, wanted)
+            if instance is None or not machine.running:
+                continue
+            wanted = public_addresses(instance)
+            if wanted != network.public_addresses(instance_id):
+                network.set_public_addresses(instance_id, wanted)
+            ruleset = network.ingress_ruleset(ingress_rules(instance))
+            if ruleset != self.ingress.get(instance_id):
+                network.set_ingress(instance_id, ruleset)
+                self.ingress[instance_id] = ruleset
 
     # ---- shutting down ----------------------------------------------------------------------
 
@@ -418,6 +427,33 @@ def find_instance(instance_id: str) -> Any | None:
 def public_addresses(instance: Any) -> set[str]:
     """The public addresses EC2 says the instance has now."""
     return {nic.public_ip for nic in instance.nics.values() if nic.public_ip}
+
+
+def ingress_rules(instance: Any) -> list[network.IngressRule]:
+    """The (protocol, from port, to port, source CIDR) rules of the instance's security groups."""
+    groups = {g.id: g for nic in instance.nics.values() for g in nic.group_set}
+    groups.update({g.id: g for g in instance.security_groups})
+    rules: list[network.IngressRule] = []
+    for group in groups.values():
+        for rule in group.ingress_rules:
+            protocol = rule.ip_protocol or "-1"
+            sources = []
+            if rule.ip_range.get("CidrIp"):
+                sources.append(rule.ip_range["CidrIp"])
+            if rule.source_group.get("GroupId"):
+                sources += members_of(instance.ec2_backend, rule.source_group["GroupId"])
+            for source in sources:
+                rules.append((protocol, rule.from_port, rule.to_port, source))
+    return rules
+
+
+def members_of(backend: Any, group_id: str) -> list[str]:
+    """Private addresses (as /32) of the running instances in a security group."""
+    found = []
+    for instance in backend.all_running_instances():
+        if any(g.id == group_id for nic in instance.nics.values() for g in nic.group_set):
+            found.append(f"{instance.private_ip}/32")
+    return found
 
 
 def public_keys(instance: Any) -> list[str]:

@@ -10,6 +10,12 @@ use (a stopped machine's, say) is never sent towards the uplink.
 
 Machines reach the outside only through NAT, and only on the ports package registries use (HTTP,
 HTTPS and DNS); everything else they send off the host is rejected.
+
+Inbound, each namespace enforces its instance's security groups as EC2 does: a new connection is
+accepted only when an ingress rule of one of the instance's groups allows its protocol, port and
+source (a CIDR, or the private address of an instance in a referenced group); everything else is
+dropped silently, so a refused SSH times out as it does on AWS. Replies to the machine's own
+connections always pass.
 """
 
 from __future__ import annotations
@@ -29,11 +35,13 @@ MARK = "0x1c0/0xfff"
 EGRESS_TCP_PORTS = "53,80,443"
 
 
-def run(*argv: str, check: bool = True, namespace: str | None = None) -> subprocess.CompletedProcess:
+def run(
+    *argv: str, check: bool = True, namespace: str | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess:
     """Run a command on the host (or inside a namespace), raising with its output on failure."""
     if namespace:
         argv = ("ip", "netns", "exec", namespace, *argv)
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, input=stdin)
     if check and result.returncode:
         raise LocalCloudError(f"`{' '.join(argv)}` failed: {result.stderr.strip() or result.stdout.strip()}")
     return result
@@ -158,6 +166,36 @@ def set_public_addresses(instance_id: str, wanted: Iterable[str]) -> None:
             raise LocalCloudError(f"refusing to route {address}: it is outside {PUBLIC_POOL}")
         run("ip", "addr", "add", f"{address}/32", "dev", "lo", namespace=namespace)
         run("ip", "route", "replace", f"{address}/32", "dev", veth)
+
+
+IngressRule = tuple[str, int | None, int | None, str]
+
+
+def ingress_ruleset(rules: Iterable[IngressRule]) -> str:
+    """iptables-restore input that admits exactly these (protocol, from port, to port, source) rules."""
+    lines = [
+        "*filter",
+        ":INPUT ACCEPT [0:0]",
+        f":{CHAIN}-SG - [0:0]",
+        f"-A INPUT -j {CHAIN}-SG",
+        f"-A {CHAIN}-SG -i lo -j RETURN",
+        f"-A {CHAIN}-SG -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN",
+    ]
+    for protocol, low, high, source in sorted(set(rules), key=str):
+        match = f"-s {source}"
+        if protocol in ("tcp", "udp"):
+            match += f" -p {protocol} -m {protocol} --dport {low}:{high}"
+        elif protocol == "icmp":
+            match += " -p icmp"
+        lines.append(f"-A {CHAIN}-SG {match} -j RETURN")
+    lines += [f"-A {CHAIN}-SG -j DROP", "COMMIT", ""]
+    return "\n".join(lines)
+
+
+def set_ingress(instance_id: str, ruleset: str) -> None:
+    """Replace the inbound filter inside a machine's namespace."""
+    namespace, _ = names(instance_id)
+    run("iptables-restore", namespace=namespace, stdin=ruleset)
 
 
 def destroy(instance_id: str) -> None:

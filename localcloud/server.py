@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import threading
@@ -55,19 +57,54 @@ class LocalCloudApp:
         if path == "/_localcloud/idle":
             self.cloud.idle()
             return self.reply(start_response, {"status": "idle"})
+        region = signed_region(environ.get("HTTP_AUTHORIZATION", ""))
+        if region and region not in known_regions():
+            return self.unknown_region(start_response, region)
         body = list(self.moto_app(environ, start_response))
         if environ.get("REQUEST_METHOD") == "POST" and self.cloud.with_machines:
             try:
-                self.cloud.sync_addresses()
+                self.cloud.sync_network()
             except Exception:
-                log.exception("could not bind public addresses")
+                log.exception("could not apply public addresses or security groups")
         return body
+
+    @staticmethod
+    def unknown_region(start_response: Any, region: str) -> list[bytes]:
+        """An EC2-style error for a region that does not exist (moto answers a bare 500)."""
+        message = (
+            f"There is no region {region!r} (on AWS the endpoint ec2.{region}.amazonaws.com does not exist): "
+            "check the region name"
+        )
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>UnknownRegion</Code>'
+            f"<Message>{message}</Message></Error></Errors><RequestID>localcloud</RequestID></Response>"
+        ).encode()
+        start_response("400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+        return [body]
 
     @staticmethod
     def reply(start_response: Any, payload: dict) -> list[bytes]:
         body = json.dumps(payload, indent=2, default=str).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
+
+
+def signed_region(authorization: str) -> str | None:
+    """The region in a SigV4 Authorization header's credential scope."""
+    match = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/", authorization)
+    return match.group(1) if match else None
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region botocore knows, in every partition."""
+    import boto3
+
+    session = boto3.session.Session()
+    regions = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("ec2", partition_name=partition))
+    return frozenset(regions | {"us-east-1", "aws-global"})
 
 
 def serve(settings: Settings, with_machines: bool = True, ready: threading.Event | None = None) -> None:
