@@ -433,6 +433,11 @@ def ingress_rules(instance: Any) -> list[network.IngressRule]:
     """The (protocol, from port, to port, source CIDR) rules of the instance's security groups."""
     groups = {g.id: g for nic in instance.nics.values() for g in nic.group_set}
     groups.update({g.id: g for g in instance.security_groups})
+    if not groups:
+        # EC2 puts an instance launched without a group into its VPC's default group.
+        default = instance.ec2_backend.get_security_group_from_name("default", vpc_id=instance.vpc_id)
+        if default is not None:
+            groups[default.id] = default
     rules: list[network.IngressRule] = []
     for group in groups.values():
         for rule in group.ingress_rules:
