@@ -135,6 +135,8 @@ class Cloud:
         kwargs.setdefault("InstanceType", "t3.micro")
         if "SecurityGroupIds" not in kwargs:
             kwargs["SecurityGroupIds"] = [self.ssh_group(ec2)]
+        elif not kwargs["SecurityGroupIds"]:
+            del kwargs["SecurityGroupIds"]  # launched without a group, as EC2 allows
         reservation = ec2.run_instances(
             ImageId=image_id or self.base_image(ec2)["ImageId"], MinCount=1, MaxCount=1, KeyName=key_name, **kwargs
         )

@@ -139,3 +139,21 @@ def test_security_groups_decide_who_reaches_the_machine(cloud: Cloud) -> None:
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "169.254.0.0/16"}]}],
     )
     wait_ssh(address, key, timeout=20)
+
+
+def test_an_instance_without_a_group_follows_the_vpcs_default_group(cloud: Cloud) -> None:
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    instance = cloud.launch(ec2, key_name=key_name, SecurityGroupIds=[])
+    address = instance["PublicIpAddress"]
+    default_group = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": ["default"]}, {"Name": "vpc-id", "Values": [instance["VpcId"]]}]
+    )["SecurityGroups"][0]["GroupId"]
+    with pytest.raises(OSError):
+        socket.create_connection((address, 22), timeout=3).close()
+    rule = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "169.254.1.1/32"}]}]
+    ec2.authorize_security_group_ingress(GroupId=default_group, IpPermissions=rule)
+    try:
+        wait_ssh(address, key, timeout=20)
+    finally:
+        ec2.revoke_security_group_ingress(GroupId=default_group, IpPermissions=rule)
