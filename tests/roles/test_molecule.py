@@ -128,8 +128,13 @@ def scenario(
 
 
 def switch_to_password(env: dict[str, str], entry: dict) -> dict:
-    """configure.yml again on `fresh` with password authentication; what a browser then gets."""
+    """configure.yml again on `fresh` with password authentication; what a browser then gets.
+
+    Before the run, the notebook directory's mode and the configuration directory's owner are
+    changed by hand: the run must put both back.
+    """
     address, key = entry["address"], Path(entry["identity_file"])
+    ssh(address, key, "sudo chmod 0777 ~/notebooks && sudo chown admin:admin /etc/jupyterlab")
     make_hash = "from jupyter_server.auth import passwd; print(passwd('molecule password'))"
     password_hash = ssh(address, key, f'/opt/jupyterlab/env/bin/python -c "{make_hash}"').stdout.strip()
     settings = json.dumps({"jupyterlab_auth": "password", "jupyterlab_password_hash": password_hash})
@@ -138,6 +143,7 @@ def switch_to_password(env: dict[str, str], entry: dict) -> dict:
     if run.returncode == 0:
         outcome["url"] = ssh(address, key, "sudo /usr/local/bin/jupyterlab-url", check=False).stdout.strip()
         outcome["config_mode"] = ssh(address, key, "stat -c %a /etc/jupyterlab/jupyter_server_config.py").stdout.strip()
+        outcome["directories"] = ssh(address, key, "stat -c '%a %U:%G' ~/notebooks /etc/jupyterlab").stdout.splitlines()
         with ssh_tunnel(address, key) as base:
             outcome["anonymous"] = http_status(urllib.request.build_opener(), f"{base}/api/status")
             for label, password in (("wrong", "not the password"), ("right", "molecule password")):
@@ -254,6 +260,10 @@ def test_password_authentication(scenario: dict) -> None:
     assert run.returncode == 0, run.stdout[-5000:]
     assert outcome["hash"] not in run.stdout + run.stderr, "the password hash is in Ansible's output"
     assert outcome["config_mode"] == "640"
+    assert outcome["directories"] == ["750 admin:admin", "755 root:root"], "the run repairs the directories"
+    assert "labcloud.jupyter.jupyterlab : Make the configuration and notebook directories" in changed_tasks(
+        run.stdout
+    )["fresh"]
     assert outcome["url"] == "http://127.0.0.1:8887/lab"
     assert outcome["anonymous"] == 403
     assert outcome["wrong"] == 403

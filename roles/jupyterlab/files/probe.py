@@ -3,13 +3,15 @@
 # USER is the Jupyter user (empty: the user who ran sudo, or the one running this), PACKAGES a
 # comma-separated list of Debian packages, and each PATH a file to look for (a leading ~/ stands
 # for the user's home). It reports the operating system, the user's passwd entry and primary
-# group, which paths exist, which packages are missing, whether apt's package lists are present,
-# and whether the service is enabled and active. It changes nothing.
+# group, which paths exist and the type, owner, group and mode of each, which packages are missing,
+# whether apt's package lists are present, and whether the service is enabled and active. It
+# changes nothing.
 import glob
 import grp
 import json
 import os
 import pwd
+import stat
 import subprocess
 import sys
 
@@ -60,6 +62,28 @@ def systemctl(verb, unit):
     return result.stdout.strip()
 
 
+def owner_group_mode(path):
+    """Whether path is a directory, its owner, group and permission bits (as "0750"), or None."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    try:
+        owner = pwd.getpwuid(status.st_uid).pw_name
+    except KeyError:
+        owner = str(status.st_uid)
+    try:
+        group = grp.getgrgid(status.st_gid).gr_name
+    except KeyError:
+        group = str(status.st_gid)
+    return {
+        "directory": stat.S_ISDIR(status.st_mode),
+        "owner": owner,
+        "group": group,
+        "mode": f"{stat.S_IMODE(status.st_mode):04o}",
+    }
+
+
 def expand(path, user):
     if path.startswith("~/") and user:
         return user["home"].rstrip("/") + path[1:]
@@ -70,6 +94,7 @@ name, service, packages, paths = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv
 login = os.environ.get("SUDO_USER") or pwd.getpwuid(os.getuid()).pw_name
 user = user_entry(name or login)
 release = os_release()
+matches = [sorted(glob.glob(expand(path, user))) for path in paths]
 print(
     json.dumps(
         {
@@ -81,7 +106,8 @@ print(
             },
             "login": login,
             "user": user,
-            "exists": [bool(glob.glob(expand(path, user))) for path in paths],
+            "exists": [bool(found) for found in matches],
+            "stat": [owner_group_mode(found[0]) if found else None for found in matches],
             "missing_packages": missing_packages([p for p in packages.split(",") if p]),
             "apt_lists": bool(glob.glob("/var/lib/apt/lists/*_Packages*")),
             "enabled": systemctl("is-enabled", service) == "enabled",
