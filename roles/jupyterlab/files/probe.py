@@ -30,17 +30,21 @@ def os_release():
     return fields
 
 
+def name_of(lookup, number, field):
+    """The name of a user or group ID (lookup: pwd.getpwuid or grp.getgrgid), or the ID itself."""
+    try:
+        return getattr(lookup(number), field)
+    except KeyError:
+        return str(number)
+
+
 def user_entry(name):
     """The user's uid, primary group and home, or None when there is no such user."""
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
         return None
-    try:
-        group = grp.getgrgid(entry.pw_gid).gr_name
-    except KeyError:
-        group = str(entry.pw_gid)
-    return {"uid": entry.pw_uid, "group": group, "home": entry.pw_dir}
+    return {"uid": entry.pw_uid, "group": name_of(grp.getgrgid, entry.pw_gid, "gr_name"), "home": entry.pw_dir}
 
 
 def missing_packages(names):
@@ -68,18 +72,10 @@ def owner_group_mode(path):
         status = os.stat(path)
     except OSError:
         return None
-    try:
-        owner = pwd.getpwuid(status.st_uid).pw_name
-    except KeyError:
-        owner = str(status.st_uid)
-    try:
-        group = grp.getgrgid(status.st_gid).gr_name
-    except KeyError:
-        group = str(status.st_gid)
     return {
         "directory": stat.S_ISDIR(status.st_mode),
-        "owner": owner,
-        "group": group,
+        "owner": name_of(pwd.getpwuid, status.st_uid, "pw_name"),
+        "group": name_of(grp.getgrgid, status.st_gid, "gr_name"),
         "mode": f"{stat.S_IMODE(status.st_mode):04o}",
     }
 
