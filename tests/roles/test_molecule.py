@@ -130,11 +130,16 @@ def scenario(
 def switch_to_password(env: dict[str, str], entry: dict) -> dict:
     """configure.yml again on `fresh` with password authentication; what a browser then gets.
 
-    Before the run, the notebook directory's mode and the configuration directory's owner are
-    changed by hand: the run must put both back.
+    Before the run, the notebook directory's mode, the configuration directory's owner and the
+    service unit are changed by hand: the run must put all three back.
     """
     address, key = entry["address"], Path(entry["identity_file"])
-    ssh(address, key, "sudo chmod 0777 ~/notebooks && sudo chown admin:admin /etc/jupyterlab")
+    ssh(
+        address,
+        key,
+        "sudo chmod 0777 ~/notebooks && sudo chown admin:admin /etc/jupyterlab"
+        " && echo '# edited by hand' | sudo tee -a /etc/systemd/system/jupyterlab.service",
+    )
     make_hash = "from jupyter_server.auth import passwd; print(passwd('molecule password'))"
     password_hash = ssh(address, key, f'/opt/jupyterlab/env/bin/python -c "{make_hash}"').stdout.strip()
     settings = json.dumps({"jupyterlab_auth": "password", "jupyterlab_password_hash": password_hash})
@@ -144,6 +149,8 @@ def switch_to_password(env: dict[str, str], entry: dict) -> dict:
         outcome["url"] = ssh(address, key, "sudo /usr/local/bin/jupyterlab-url", check=False).stdout.strip()
         outcome["config_mode"] = ssh(address, key, "stat -c %a /etc/jupyterlab/jupyter_server_config.py").stdout.strip()
         outcome["directories"] = ssh(address, key, "stat -c '%a %U:%G' ~/notebooks /etc/jupyterlab").stdout.splitlines()
+        edited = "grep -c 'edited by hand' /etc/systemd/system/jupyterlab.service"
+        outcome["unit_edited"] = ssh(address, key, edited, check=False).stdout.strip()
         with ssh_tunnel(address, key) as base:
             outcome["anonymous"] = http_status(urllib.request.build_opener(), f"{base}/api/status")
             for label, password in (("wrong", "not the password"), ("right", "molecule password")):
@@ -261,9 +268,10 @@ def test_password_authentication(scenario: dict) -> None:
     assert outcome["hash"] not in run.stdout + run.stderr, "the password hash is in Ansible's output"
     assert outcome["config_mode"] == "640"
     assert outcome["directories"] == ["750 admin:admin", "755 root:root"], "the run repairs the directories"
-    assert "labcloud.jupyter.jupyterlab : Make the configuration and notebook directories" in changed_tasks(
-        run.stdout
-    )["fresh"]
+    assert outcome["unit_edited"] == "0", "the run rewrites the service unit edited by hand"
+    repaired = changed_tasks(run.stdout)["fresh"]
+    assert "labcloud.jupyter.jupyterlab : Make the configuration and notebook directories" in repaired
+    assert "labcloud.jupyter.jupyterlab : Install the JupyterLab service unit" in repaired
     assert outcome["url"] == "http://127.0.0.1:8887/lab"
     assert outcome["anonymous"] == 403
     assert outcome["wrong"] == 403

@@ -3,11 +3,12 @@
 # USER is the Jupyter user (empty: the user who ran sudo, or the one running this), PACKAGES a
 # comma-separated list of Debian packages, and each PATH a file to look for (a leading ~/ stands
 # for the user's home). It reports the operating system, the user's passwd entry and primary
-# group, which paths exist and the type, owner, group and mode of each, which packages are missing,
-# whether apt's package lists are present, and whether the service is enabled and active. It
-# changes nothing.
+# group, which paths exist and the type, owner, group, mode (and a small file's SHA-1) of each,
+# which packages are missing, whether apt's package lists are present, and whether the service is
+# enabled and active. It changes nothing.
 import glob
 import grp
+import hashlib
 import json
 import os
 import pwd
@@ -66,18 +67,26 @@ def systemctl(verb, unit):
     return result.stdout.strip()
 
 
-def owner_group_mode(path):
-    """Whether path is a directory, its owner, group and permission bits (as "0750"), or None."""
+def describe(path):
+    """Whether path is a directory, its owner, group and permission bits (as "0750"), and for a
+    regular file of at most 1 MiB the SHA-1 of its content; None when it does not exist."""
     try:
         status = os.stat(path)
     except OSError:
         return None
-    return {
+    found = {
         "directory": stat.S_ISDIR(status.st_mode),
         "owner": name_of(pwd.getpwuid, status.st_uid, "pw_name"),
         "group": name_of(grp.getgrgid, status.st_gid, "gr_name"),
         "mode": f"{stat.S_IMODE(status.st_mode):04o}",
     }
+    if stat.S_ISREG(status.st_mode) and status.st_size <= 1 << 20:
+        try:
+            with open(path, "rb") as stream:
+                found["sha1"] = hashlib.sha1(stream.read()).hexdigest()
+        except OSError:
+            pass
+    return found
 
 
 def expand(path, user):
@@ -103,7 +112,7 @@ print(
             "login": login,
             "user": user,
             "exists": [bool(found) for found in matches],
-            "stat": [owner_group_mode(found[0]) if found else None for found in matches],
+            "stat": [describe(found[0]) if found else None for found in matches],
             "missing_packages": missing_packages([p for p in packages.split(",") if p]),
             "apt_lists": bool(glob.glob("/var/lib/apt/lists/*_Packages*")),
             "enabled": systemctl("is-enabled", service) == "enabled",
