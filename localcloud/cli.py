@@ -181,3 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     except LocalCloudError as exc:
         print(f"localcloud: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader of the output (head, a closed pager) went away: nothing is wrong here. Python
+        # would report the failed flush at exit, so standard output now goes nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

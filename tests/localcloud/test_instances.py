@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+import subprocess
+import sys
 import time
 
 import boto3
 import pytest
 
-from tests.localcloud_harness import Cloud, ssh, wait_ssh
+from tests.localcloud_harness import REPO, Cloud, ssh, wait_ssh
 
 
 def boot_id(address: str, key) -> str:
@@ -198,3 +200,18 @@ def test_a_region_that_does_not_exist_gets_an_ec2_error(cloud: Cloud) -> None:
         ec2.describe_instances()
     assert error.value.response["Error"]["Code"] == "UnknownRegion"
     assert "us-wset-2" in error.value.response["Error"]["Message"]
+
+
+def test_status_lists_the_instance_and_survives_a_reader_that_stops_early(cloud: Cloud) -> None:
+    """`localcloud status | head -1` ends quietly; the full listing names a running instance."""
+    instance = cloud.launch()
+    listing = subprocess.run(
+        [sys.executable, "-m", "localcloud", "status"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    row = next(line for line in listing.splitlines() if line.startswith(instance["InstanceId"]))
+    assert " running " in row and instance["PublicIpAddress"] in row, row
+    piped = subprocess.run(
+        f"{sys.executable} -m localcloud status | head -c 1", shell=True, cwd=REPO, capture_output=True, text=True
+    )
+    assert piped.returncode == 0
+    assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr, piped.stderr
