@@ -108,7 +108,7 @@ cloud-test: $(STAMP) ## Every test that needs the local cloud, on one local clou
 	if [ $$started = 1 ]; then python -m localcloud down || status=1; fi; exit $$status
 
 bench: $(STAMP) ## Benchmarks (ratios measured side by side in one run); the host to itself, no local cloud up
-	python bench/localcloud.py
+	python bench/localcloud.py --cold
 	python -m localcloud up >/dev/null
 	python bench/roster.py && python bench/configure.py; status=$$?; python -m localcloud down; exit $$status
 
