@@ -122,35 +122,25 @@ def shell_script(files: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_configure(inventory: Path) -> tuple[float, str]:
+def timed_run(argv: list[str], what: str, **kwargs) -> tuple[float, subprocess.CompletedProcess]:
+    """Run argv to completion; its wall time and result, or RuntimeError with its output's tail."""
     started = time.monotonic()
-    result = subprocess.run(
-        [str(REPO / ".venv/bin/ansible-playbook"), "-i", str(inventory), "playbooks/configure.yml"],
-        cwd=REPO,
-        env=ansible_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
     seconds = time.monotonic() - started
     if result.returncode:
-        raise SystemExit(f"configure.yml failed:\n{result.stdout[-4000:]}{result.stderr[-2000:]}")
+        raise RuntimeError(f"{what} failed:\n{result.stdout[-4000:]}{result.stderr[-2000:]}")
+    return seconds, result
+
+
+def run_configure(inventory: Path) -> tuple[float, str]:
+    argv = [str(REPO / ".venv/bin/ansible-playbook"), "-i", str(inventory), "playbooks/configure.yml"]
+    seconds, result = timed_run(argv, "configure.yml", cwd=REPO, env=ansible_env())
     return seconds, result.stdout
 
 
 def run_script(address: str, key: Path, script: str) -> float:
-    started = time.monotonic()
-    result = subprocess.run(
-        ["ssh", "-i", str(key), *SSH_OPTIONS, f"{USER}@{address}", "sudo bash -s"],
-        input=script,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.monotonic() - started
-    if result.returncode:
-        raise SystemExit(f"the shell script failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
-    return seconds
+    argv = ["ssh", "-i", str(key), *SSH_OPTIONS, f"{USER}@{address}", "sudo bash -s"]
+    return timed_run(argv, "the shell script", input=script)[0]
 
 
 def changed_count(output: str) -> int:
@@ -199,19 +189,27 @@ def main() -> int:
         script = shell_script(render_templates(workdir))
         times: dict[str, float] = {}
         outputs: dict[str, str] = {}
+        errors: list[str] = []
 
         def first_ansible_run() -> None:
-            times["first"], outputs["first"] = run_configure(inventory)
+            try:
+                times["first"], outputs["first"] = run_configure(inventory)
+            except RuntimeError as error:
+                errors.append(str(error))
 
         def shell_run() -> None:
-            times["shell"] = run_script(shell_machine["PublicIpAddress"], key, script)
+            try:
+                times["shell"] = run_script(shell_machine["PublicIpAddress"], key, script)
+            except RuntimeError as error:
+                errors.append(str(error))
 
         threads = [threading.Thread(target=first_ansible_run), threading.Thread(target=shell_run)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        if set(times) != {"first", "shell"}:
+        if errors:
+            print("\n".join(errors), file=sys.stderr)
             return 1
         times["second"], outputs["second"] = run_configure(inventory)
 

@@ -185,7 +185,8 @@ def control_path(control_dir: str, name: str) -> str:
     digest = hashlib.sha256(path.encode()).hexdigest()[:20]
     short_dir = f"/tmp/labcloud-tunnels-{os.getuid()}"
     os.makedirs(short_dir, mode=0o700, exist_ok=True)
-    if os.stat(short_dir).st_uid != os.getuid() or os.stat(short_dir).st_mode & 0o077:
+    status = os.stat(short_dir)
+    if status.st_uid != os.getuid() or status.st_mode & 0o077:
         raise OSError(f"{short_dir} must be a directory of this user's, mode 0700")
     return os.path.join(short_dir, f"{digest}.sock")
 

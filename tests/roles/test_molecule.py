@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.localcloud_harness import SSH_OPTIONS, Cloud, ssh
+from tests.localcloud_harness import SSH_OPTIONS, Cloud, free_port, ssh
 
 pytestmark = [pytest.mark.localcloud, pytest.mark.slow]
 
@@ -162,9 +162,7 @@ def switch_to_password(env: dict[str, str], entry: dict) -> dict:
 @contextlib.contextmanager
 def ssh_tunnel(address: str, key: Path) -> Iterator[str]:
     """`ssh -N -L` to the server's port, as tunnel.yml opens it; yields the local base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        local = probe.getsockname()[1]
+    local = free_port()
     process = subprocess.Popen(
         ["ssh", "-i", str(key), *SSH_OPTIONS, "-N", "-L", f"127.0.0.1:{local}:127.0.0.1:8887", f"admin@{address}"]
     )
@@ -178,7 +176,11 @@ def ssh_tunnel(address: str, key: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{local}"
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def http_status(opener: urllib.request.OpenerDirector, url: str, data: bytes | None = None) -> int:
