@@ -17,6 +17,9 @@ PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 
 def apply_role(address: str, key: Path, *extra: str) -> subprocess.CompletedProcess:
+    # The machine's host key goes to a known_hosts file of its own, never to the user's ~/.ssh:
+    # the local cloud hands out the same addresses again, to machines with new host keys.
+    known_hosts = key.with_suffix(".known_hosts")
     command = [
         str(PLAYBOOK),
         "-i",
@@ -28,7 +31,11 @@ def apply_role(address: str, key: Path, *extra: str) -> subprocess.CompletedProc
         str(Path(__file__).parent / "sshd_role.yml"),
         *extra,
     ]
-    env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="false", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_SSH_COMMON_ARGS=f"-o UserKnownHostsFile={known_hosts}",
+    )
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
