@@ -101,7 +101,11 @@ class LocalCloud:
         self.queues: dict[str, ThreadPoolExecutor] = {}
         self.general = ThreadPoolExecutor(max_workers=4, thread_name_prefix="localcloud")
         self.volume_owner: dict[str, str] = {}
+        # What each running machine's namespace has now, so that the check after every API
+        # request costs no process when nothing changed.
         self.ingress: dict[str, str] = {}
+        self.bound: dict[str, set[str]] = {}
+        self.network_lock = threading.Lock()
         self.base_rootfs: Path | None = None
         self.lock = threading.RLock()
         self.pending: set[Future] = set()
@@ -241,7 +245,7 @@ class LocalCloud:
             try:
                 if restart:
                     machine.poweroff()
-                    network.destroy(instance.id)
+                    self.remove_network(instance.id)
                 for snapshot, volume in pairs:
                     self.store.snapshot_volume(volume.id, snapshot.id)
                     snapshot.status = "completed"
@@ -268,7 +272,7 @@ class LocalCloud:
             self.start_machine(instance, fresh_instance_store)
         except Exception as exc:
             log.exception("could not boot %s", instance.id)
-            network.destroy(instance.id)
+            self.remove_network(instance.id)
             set_state(instance, "stopped", f"Server.InternalError: {exc}".splitlines()[0][:250])
             return
         set_state(instance, "running")
@@ -306,8 +310,10 @@ class LocalCloud:
             index += 1
         subnet = backend.get_subnet(instance.subnet_id)
         prefix = ipaddress.ip_network(subnet.cidr_block).prefixlen
+        # sync_network leaves this machine alone until it runs, so no lock is held here.
         namespace = network.create(instance.id, instance.private_ip, prefix)
-        network.set_public_addresses(instance.id, public_addresses(instance))
+        self.bound[instance.id] = public_addresses(instance)
+        network.set_public_addresses(instance.id, self.bound[instance.id])
         self.ingress[instance.id] = network.ingress_ruleset(ingress_rules(instance))
         network.set_ingress(instance.id, self.ingress[instance.id])
         meta = {
@@ -332,8 +338,7 @@ class LocalCloud:
         machine = self.machines.get(instance.id)
         if machine is not None:
             machine.poweroff()
-        network.destroy(instance.id)
-        self.ingress.pop(instance.id, None)
+        self.remove_network(instance.id)
         if not final and instance.state == "stopping":
             set_state(instance, "stopped")
 
@@ -367,17 +372,25 @@ class LocalCloud:
 
     def sync_network(self) -> None:
         """Apply every running machine's public addresses and security groups (after a request)."""
-        for instance_id, machine in list(self.machines.items()):
-            instance = find_instance(instance_id)
-            if instance is None or not machine.running:
-                continue
-            wanted = public_addresses(instance)
-            if wanted != network.public_addresses(instance_id):
-                network.set_public_addresses(instance_id, wanted)
-            ruleset = network.ingress_ruleset(ingress_rules(instance))
-            if ruleset != self.ingress.get(instance_id):
-                network.set_ingress(instance_id, ruleset)
-                self.ingress[instance_id] = ruleset
+        with self.network_lock:
+            for instance_id, machine in list(self.machines.items()):
+                instance = find_instance(instance_id)
+                if instance is None or not machine.running or instance_id not in self.bound:
+                    continue
+                wanted = public_addresses(instance)
+                if wanted != self.bound[instance_id]:
+                    network.set_public_addresses(instance_id, wanted)
+                    self.bound[instance_id] = wanted
+                ruleset = network.ingress_ruleset(ingress_rules(instance))
+                if ruleset != self.ingress.get(instance_id):
+                    network.set_ingress(instance_id, ruleset)
+                    self.ingress[instance_id] = ruleset
+
+    def remove_network(self, instance_id: str) -> None:
+        """Delete a machine's namespace and routes (once it is off), and what was recorded about them."""
+        self.bound.pop(instance_id, None)
+        self.ingress.pop(instance_id, None)
+        network.destroy(instance_id)
 
     # ---- shutting down ----------------------------------------------------------------------
 

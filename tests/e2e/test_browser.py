@@ -105,31 +105,48 @@ def browser():
     driver.quit()
 
 
+def cell_keys(driver, index: int, *chords: tuple[str, ...]) -> None:
+    """Click into code cell number `index` and send it key chords (modifiers held within a chord).
+
+    JupyterLab re-renders a notebook's cells while it connects the kernel, so an editor found a
+    moment ago can be gone: it is found again (at most five times) instead of failing the test.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def editor(d):
+        found = d.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-CodeCell .cm-content")[index:]
+        return found[0] if found and found[0].is_displayed() and found[0].is_enabled() else False
+
+    for _ in range(5):
+        try:
+            target = WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,)).until(editor)
+            target.click()
+            for chord in chords:
+                target.send_keys(*chord)
+            return
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError(f"cell {index} kept being re-rendered")
+
+
 def run_cell(driver, code: str, index: int, expect) -> list:
     """Type code into cell number `index`, run it, and wait until `expect(driver)` finds its output.
 
     A cell run before the page has connected to the kernel can be dropped by the page; if no output
     comes within 30 s, the cell is run again in place (Ctrl+Enter), at most twice more.
     """
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(driver, 60)
-    editors = wait.until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-CodeCell .cm-content")[index:]
-    )
-    editor = editors[0]
-    wait.until(ec.element_to_be_clickable(editor)).click()
-    editor.send_keys(code)
-    editor.send_keys(Keys.CONTROL, Keys.ENTER)
+    # Ctrl+A first: a retry after a re-render replaces what the first attempt typed.
+    cell_keys(driver, index, (Keys.CONTROL, "a"), (code,), (Keys.CONTROL, Keys.ENTER))
     for _ in range(3):
         try:
             return WebDriverWait(driver, 30).until(expect)
         except TimeoutException:
-            editor.click()
-            editor.send_keys(Keys.CONTROL, Keys.ENTER)
+            cell_keys(driver, index, (Keys.CONTROL, Keys.ENTER))
     raise AssertionError(f"cell {index} gave no output: {code!r}")
 
 
