@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 # Debian packages the local cloud and the tests use.
-DEBS := systemd-container debootstrap iptables iproute2 e2fsprogs util-linux openssh-client \
+DEBS := systemd-container debootstrap iptables iproute2 e2fsprogs btrfs-progs util-linux openssh-client \
         git curl ca-certificates python3-venv chromium chromium-driver
 
 .PHONY: help setup debs venv demo demo-clean lint ruff yamllint ansible-lint sanity syntax \

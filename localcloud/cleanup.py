@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -31,6 +32,13 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
+def children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def stop_process(pid: int, program: str, timeout: float) -> None:
     """SIGTERM a process we started, then SIGKILL its group if it outlives the timeout."""
     if not process_is(pid, program):
@@ -41,6 +49,10 @@ def stop_process(pid: int, program: str, timeout: float) -> None:
         time.sleep(0.1)
     if process_is(pid, program):
         log.warning("%s (%s) did not stop in %.0f s; killing it", program, pid, timeout)
+        # A container's init is nspawn's child in its own session: kill it too, or it outlives nspawn.
+        for child in children(pid):
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGKILL)
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
@@ -91,8 +103,12 @@ def down(settings: Settings) -> dict[str, list[str]]:
     previous = settings.home / "ip_forward"
     if previous.exists():
         network.restore_forwarding(previous.read_text().strip())
-    for directory in (settings.machines, settings.volumes, settings.snapshots):
-        shutil.rmtree(directory, ignore_errors=True)
+    shutil.rmtree(settings.machines, ignore_errors=True)
+    # The store's file system goes as a whole; a plain-directory store is emptied.
+    disks.unmount_store(settings.store, settings.store_image)
+    if settings.store.is_dir() and not settings.store.is_mount():
+        for directory in settings.store.iterdir():
+            disks.remove(directory)
     for path in (settings.pidfile, settings.envfile, previous):
         path.unlink(missing_ok=True)
     return leftovers(settings)

@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from localcloud import baseimage, disks, machines, network
+from localcloud import disks, machines, network
 from localcloud.config import PUBLIC_POOL, Settings
 from localcloud.errors import LocalCloudError
 
@@ -146,14 +146,6 @@ class LocalCloud:
             with self.lock:
                 waiting = list(self.pending)
             concurrent.futures.wait(waiting, timeout=max(0.0, deadline - time.monotonic()))
-
-    # ---- the base image -------------------------------------------------------------------
-
-    def prepare_base_image(self) -> Path:
-        """Build or reuse the cached base image (slow only on a cold cache)."""
-        if self.base_rootfs is None:
-            self.base_rootfs = baseimage.rootfs(self.settings)
-        return self.base_rootfs
 
     # ---- instance hooks (called from API requests) ------------------------------------------
 

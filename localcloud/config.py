@@ -51,12 +51,21 @@ class Settings:
         return self.home / "machines"
 
     @property
+    def store(self) -> Path:
+        """Where volumes and snapshots live: a btrfs file system mounted from store_image when it can be."""
+        return self.home / "store"
+
+    @property
+    def store_image(self) -> Path:
+        return self.home / "store.btrfs"
+
+    @property
     def volumes(self) -> Path:
-        return self.home / "volumes"
+        return self.store / "volumes"
 
     @property
     def snapshots(self) -> Path:
-        return self.home / "snapshots"
+        return self.store / "snapshots"
 
     @property
     def ledger(self) -> Path:

@@ -2,22 +2,34 @@
 
 A root volume is a directory tree that a machine boots from; any other EBS volume, and every
 instance-store disk, is a sparse image file that becomes a loop device while its machine runs.
-A snapshot is a copy of either kind. Copies use reflinks where the file system has them.
+A snapshot is a copy of either kind.
+
+Volumes and snapshots live on a btrfs file system in a sparse file of the local cloud's home
+(mounted by `mount_store`), where a tree is a subvolume and copying one is a btrfs snapshot: a
+volume made from a snapshot costs milliseconds whatever its size, as an EBS volume does, so
+launching many instances from one image is not one full copy after another. Without btrfs
+(no mkfs.btrfs, or mounting is not allowed) the store is a plain directory and copies are full.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 
 from localcloud.errors import LocalCloudError
 
+log = logging.getLogger(__name__)
+
 TREE = "root"
 IMAGE = "disk.img"
+# Imported external trees (the cached base image) inside a copy-on-write store.
+IMPORTED = "imported"
 
 
 class DiskStore:
@@ -30,6 +42,7 @@ class DiskStore:
         self.locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         volumes.mkdir(parents=True, exist_ok=True)
         snapshots.mkdir(parents=True, exist_ok=True)
+        self.cow = is_btrfs(volumes) and is_btrfs(snapshots)
 
     def register_external_snapshot(self, snapshot_id: str, tree: Path) -> None:
         """Serve a snapshot from a tree the store does not own (the cached base image)."""
@@ -65,8 +78,22 @@ class DiskStore:
             source = self.snapshot_source(snapshot_id)
             if source is None or (source.name == IMAGE and snapshot_id not in self.external):
                 raise LocalCloudError(f"snapshot {snapshot_id} holds no root file system")
-            copy(source, tree)
+            if self.cow and snapshot_id in self.external:
+                source = self.import_external(snapshot_id, source)
+            copy(source, tree, self.cow)
         return tree
+
+    def import_external(self, snapshot_id: str, tree: Path) -> Path:
+        """Copy an external tree into the store once (as a subvolume), so volumes are snapshots of it."""
+        imported = self.snapshots.parent / IMPORTED / snapshot_id
+        if not imported.exists():
+            partial = imported.with_name(imported.name + ".partial")
+            remove(partial)
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["btrfs", "subvolume", "create", str(partial)], check=True, capture_output=True)
+            subprocess.run(["cp", "-a", f"{tree}/.", str(partial)], check=True, capture_output=True)
+            partial.rename(imported)
+        return imported
 
     def materialise_block(self, volume_id: str, size_gib: int, snapshot_id: str | None) -> Path:
         """Make a block volume's image file, from a snapshot or blank; later calls return it."""
@@ -77,7 +104,7 @@ class DiskStore:
             with self.locks[snapshot_id]:
                 source = self.snapshot_source(snapshot_id)
                 if source is not None and source.name == IMAGE:
-                    copy(source, image)
+                    copy(source, image, self.cow)
                     return image
         image.parent.mkdir(parents=True, exist_ok=True)
         with open(image, "wb") as handle:
@@ -90,7 +117,7 @@ class DiskStore:
         with self.locks[snapshot_id]:
             for source in (self.volume_tree(volume_id), self.volume_image(volume_id)):
                 if source.exists():
-                    copy(source, target / source.name)
+                    copy(source, target / source.name, self.cow)
                     return
             target.mkdir(parents=True, exist_ok=True)
 
@@ -99,15 +126,15 @@ class DiskStore:
         with self.locks[source_id]:
             source = self.snapshot_source(source_id)
             if source is not None:
-                copy(source, self.snapshots / snapshot_id / source.name)
+                copy(source, self.snapshots / snapshot_id / source.name, self.cow)
 
     def delete_volume(self, volume_id: str) -> None:
-        shutil.rmtree(self.volumes / volume_id, ignore_errors=True)
+        remove(self.volumes / volume_id)
 
     def delete_snapshot(self, snapshot_id: str) -> None:
         with self.locks[snapshot_id]:
             self.external.pop(snapshot_id, None)
-            shutil.rmtree(self.snapshots / snapshot_id, ignore_errors=True)
+            remove(self.snapshots / snapshot_id)
 
     def usage(self) -> dict[str, int]:
         """How many volumes and snapshots hold data on disk."""
@@ -117,18 +144,102 @@ class DiskStore:
         }
 
 
-def copy(source: Path, target: Path) -> None:
-    """Copy a tree or an image file, keeping ownership, modes, xattrs and holes."""
+def copy(source: Path, target: Path, cow: bool = False) -> None:
+    """Copy a tree or an image file, keeping ownership, modes, xattrs and holes.
+
+    In a copy-on-write store a tree that is a subvolume is copied as a btrfs snapshot, and an
+    image file as a reflink; otherwise the bytes are copied.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial) if partial.is_dir() else partial.unlink()
-    subprocess.run(
-        ["cp", "-a", "--reflink=auto", "--sparse=always", str(source), str(partial)],
-        check=True,
-        capture_output=True,
-    )
+    remove(partial)
+    if cow and source.is_dir() and is_subvolume(source):
+        subprocess.run(["btrfs", "subvolume", "snapshot", str(source), str(partial)], check=True, capture_output=True)
+    else:
+        subprocess.run(
+            ["cp", "-a", "--reflink=auto", "--sparse=always", str(source), str(partial)],
+            check=True,
+            capture_output=True,
+        )
     partial.rename(target)
+
+
+def remove(path: Path) -> None:
+    """Delete a file or a tree; subvolumes inside it are deleted as subvolumes (at once, not file by file)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+        return
+    if not path.is_dir():
+        return
+    for tree in [path, *(child for child in path.iterdir() if child.is_dir() and not child.is_symlink())]:
+        if is_subvolume(tree):
+            subprocess.run(["btrfs", "subvolume", "delete", str(tree)], capture_output=True, check=False)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def is_btrfs(path: Path) -> bool:
+    result = subprocess.run(["stat", "-f", "-c", "%T", str(path)], capture_output=True, text=True, check=False)
+    return result.stdout.strip() == "btrfs"
+
+
+def is_subvolume(path: Path) -> bool:
+    """Whether a directory is the root of a btrfs subvolume (its inode number is 256)."""
+    try:
+        return path.stat().st_ino == 256 and is_btrfs(path)
+    except OSError:
+        return False
+
+
+def mount_store(store: Path, image: Path) -> bool:
+    """Mount a btrfs file system from a sparse file at store (made on first use); False when it cannot be.
+
+    The file gets 80 % of the free space of the disk it is on, as a sparse size: it uses only what
+    the volumes and snapshots hold. `unmount_store` removes it.
+    """
+    if store.is_dir() and store.is_mount():
+        return is_btrfs(store)
+    mkfs = shutil.which("mkfs.btrfs")
+    if mkfs is None or shutil.which("btrfs") is None:
+        log.warning("btrfs-progs is not installed: volumes are full copies (slower launches)")
+        store.mkdir(parents=True, exist_ok=True)
+        return False
+    store.mkdir(parents=True, exist_ok=True)
+    if any(store.iterdir()):
+        log.warning("%s holds files from an earlier run; using it as a plain directory", store)
+        return False
+    image.unlink(missing_ok=True)
+    free = shutil.disk_usage(image.parent).free
+    with open(image, "wb") as handle:
+        handle.truncate(max(int(free * 0.8), 2 * 1024**3))
+    # mount's loop option sets autoclear: the loop device goes away with the unmount.
+    for argv in ([mkfs, "-q", "-f", str(image)], ["mount", "-o", "loop", str(image), str(store)]):
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if result.returncode:
+            log.warning(
+                "cannot make a btrfs store (`%s`: %s): volumes are full copies (slower launches)",
+                " ".join(argv[:2]),
+                result.stderr.strip(),
+            )
+            image.unlink(missing_ok=True)
+            return False
+    return True
+
+
+def unmount_store(store: Path, image: Path) -> None:
+    """Unmount the store (its loop device goes with it) and delete its file."""
+    for _ in range(20):
+        if not (store.is_dir() and store.is_mount()):
+            break
+        if subprocess.run(["umount", str(store)], capture_output=True, check=False).returncode:
+            time.sleep(0.25)
+    else:
+        log.warning("%s is still busy; detaching it lazily", store)
+        subprocess.run(["umount", "--lazy", str(store)], capture_output=True, check=False)
+    if image.exists():
+        found = subprocess.run(["losetup", "--associated", str(image)], capture_output=True, text=True, check=False)
+        for line in found.stdout.splitlines():
+            detach_loop(line.split(":", 1)[0])
+    image.unlink(missing_ok=True)
 
 
 def attach_loop(image: Path) -> str:

@@ -15,6 +15,7 @@ local cloud asked for, a reboot from inside (exit status 133), or a power-off fr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -219,10 +220,19 @@ class Machine:
             time.sleep(0.05)
 
     def kill(self) -> None:
-        """Kill the container's whole process group."""
+        """Kill the container: its init first (which ends its PID namespace), then nspawn's group.
+
+        Killing only systemd-nspawn would leave the container's systemd running under the host's
+        init, holding the machine's disk and mounts.
+        """
         if self.process and self.process.poll() is None:
             self.expected_exit = True
-            os.killpg(self.process.pid, signal.SIGKILL)
+            init = self.init_pid()
+            if init is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(init, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
     def reboot(self) -> None:

@@ -12,7 +12,7 @@ import socket
 import threading
 from typing import Any
 
-from localcloud import network
+from localcloud import baseimage, disks, network
 from localcloud.cloud import LocalCloud
 from localcloud.config import Settings
 from localcloud.errors import LocalCloudError
@@ -117,10 +117,16 @@ def serve(settings: Settings, with_machines: bool = True, ready: threading.Event
 
     from localcloud import motopatch
 
+    base_rootfs = None
+    if with_machines:
+        # The base image first (slow only on a cold cache): a cache that cannot be built or read
+        # stops `up` before the store is mounted.
+        base_rootfs = baseimage.rootfs(settings)
+        disks.mount_store(settings.store, settings.store_image)
     cloud = LocalCloud(settings, with_machines=with_machines)
+    cloud.base_rootfs = base_rootfs
     previous_forward = None
     if with_machines:
-        cloud.prepare_base_image()
         previous_forward = network.setup_host()
         (settings.home / "ip_forward").write_text(previous_forward)
     motopatch.install(cloud)

@@ -47,7 +47,9 @@ def busy_cloud(cloud: Cloud) -> list[str]:
     cloud.idle()
     found = cleanup.leftovers(cloud.settings)
     assert len(found["processes"]) == 3 and len(found["namespaces"]) == 2 and len(found["links"]) == 2
-    assert len(found["loop_devices"]) == 2 and found["iptables_chains"] == ["filter", "nat"]
+    # The volume, the instance-store disk, and the btrfs store's own file system when there is one.
+    store = 1 if cloud.settings.store.is_mount() else 0
+    assert len(found["loop_devices"]) == 2 + store and found["iptables_chains"] == ["filter", "nat"]
     return [first["InstanceId"], second["InstanceId"]]
 
 
@@ -58,6 +60,7 @@ def nothing_left(settings: config.Settings, forward_before: str) -> None:
     assert "198.51.100." not in routes and "lcv" not in routes
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == forward_before
     assert not any(settings.volumes.glob("*")) if settings.volumes.exists() else True
+    assert not settings.store.is_mount() and not settings.store_image.exists(), "the btrfs store was left"
 
 
 def run_down() -> subprocess.CompletedProcess:

@@ -215,3 +215,22 @@ def test_status_lists_the_instance_and_survives_a_reader_that_stops_early(cloud:
     )
     assert piped.returncode == 0
     assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr, piped.stderr
+
+
+def test_volumes_from_one_image_are_copy_on_write_and_separate(cloud: Cloud) -> None:
+    """Two machines from one image: each root volume is a btrfs snapshot, and a write in one stays there."""
+    from localcloud import disks
+
+    if not disks.is_btrfs(cloud.settings.volumes):
+        pytest.skip("skipped: the store is a plain directory here (no btrfs-progs, or mounting is not allowed)")
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    first, second = (cloud.launch(ec2, key_name=key_name) for _ in range(2))
+    roots = [cloud.settings.volumes / i["BlockDeviceMappings"][0]["Ebs"]["VolumeId"] / "root" for i in (first, second)]
+    assert all(disks.is_subvolume(root) for root in roots), "root volumes are btrfs snapshots of the image"
+    for instance in (first, second):
+        wait_ssh(instance["PublicIpAddress"], key)
+    ssh(first["PublicIpAddress"], key, "echo only-here | sudo -n tee /etc/written-in-first")
+    assert ssh(second["PublicIpAddress"], key, "test -e /etc/written-in-first", check=False).returncode == 1
+    assert (roots[0] / "etc/written-in-first").read_text() == "only-here\n"
+    assert not (roots[1] / "etc/written-in-first").exists()
