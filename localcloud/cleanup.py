@@ -10,7 +10,7 @@ import signal
 import time
 from pathlib import Path
 
-from localcloud import disks, network
+from localcloud import disks, machines, network
 from localcloud.config import Settings
 
 log = logging.getLogger(__name__)
@@ -32,13 +32,6 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
-def children(pid: int) -> list[int]:
-    try:
-        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except (OSError, ValueError):
-        return []
-
-
 def stop_process(pid: int, program: str, timeout: float) -> None:
     """SIGTERM a process we started, then SIGKILL its group if it outlives the timeout."""
     if not process_is(pid, program):
@@ -50,7 +43,7 @@ def stop_process(pid: int, program: str, timeout: float) -> None:
     if process_is(pid, program):
         log.warning("%s (%s) did not stop in %.0f s; killing it", program, pid, timeout)
         # A container's init is nspawn's child in its own session: kill it too, or it outlives nspawn.
-        for child in children(pid):
+        for child in machines.child_pids(pid):
             with contextlib.suppress(OSError):
                 os.kill(child, signal.SIGKILL)
         try:

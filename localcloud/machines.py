@@ -75,6 +75,14 @@ def instance_store_device(instance_id: str, disk: int, index: int, image: Path) 
     )
 
 
+def child_pids(pid: int) -> list[int]:
+    """The PIDs of a process's children (for systemd-nspawn: the container's init)."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
 class Machine:
     """One instance's container, started and stopped on the local cloud's request."""
 
@@ -105,12 +113,8 @@ class Machine:
         """The PID of systemd inside the container, once it is there."""
         if not self.running:
             return None
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        try:
-            pids = children.read_text().split()
-        except OSError:
-            return None
-        return int(pids[0]) if pids else None
+        pids = child_pids(self.process.pid)
+        return pids[0] if pids else None
 
     @property
     def meta_dir(self) -> Path:
