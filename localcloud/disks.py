@@ -13,6 +13,7 @@ launching many instances from one image is not one full copy after another. With
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -79,21 +80,37 @@ class DiskStore:
             if source is None or (source.name == IMAGE and snapshot_id not in self.external):
                 raise LocalCloudError(f"snapshot {snapshot_id} holds no root file system")
             if self.cow and snapshot_id in self.external:
-                source = self.import_external(snapshot_id, source)
+                source = self.import_external(source)
             copy(source, tree, self.cow)
         return tree
 
-    def import_external(self, snapshot_id: str, tree: Path) -> Path:
-        """Copy an external tree into the store once (as a subvolume), so volumes are snapshots of it."""
-        imported = self.snapshots.parent / IMPORTED / snapshot_id
-        if not imported.exists():
-            partial = imported.with_name(imported.name + ".partial")
-            remove(partial)
-            partial.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run(["btrfs", "subvolume", "create", str(partial)], check=True, capture_output=True)
-            subprocess.run(["cp", "-a", f"{tree}/.", str(partial)], check=True, capture_output=True)
-            partial.rename(imported)
+    def import_external(self, tree: Path) -> Path:
+        """Copy an external tree into the store once (as a subvolume), so volumes are snapshots of it.
+
+        Keyed by the tree's path, so the base image of every region shares one import.
+        """
+        imported = self.snapshots.parent / IMPORTED / hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:16]
+        with self.locks[f"import {imported.name}"]:
+            if not imported.exists():
+                started = time.monotonic()
+                partial = imported.with_name(imported.name + ".partial")
+                remove(partial)
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                subprocess.run(["btrfs", "subvolume", "create", str(partial)], check=True, capture_output=True)
+                subprocess.run(["cp", "-a", f"{tree}/.", str(partial)], check=True, capture_output=True)
+                partial.rename(imported)
+                log.info("imported %s into the store in %.1f s", tree, time.monotonic() - started)
         return imported
+
+    def prepare_external(self, tree: Path) -> None:
+        """Import an external tree ahead of the first volume made from it (a no-op without btrfs)."""
+        if not self.cow:
+            return
+        try:
+            self.import_external(tree)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            # The first volume made from the tree imports it again and reports the error there.
+            log.warning("could not import %s into the store ahead of use: %s", tree, exc)
 
     def materialise_block(self, volume_id: str, size_gib: int, snapshot_id: str | None) -> Path:
         """Make a block volume's image file, from a snapshot or blank; later calls return it."""

@@ -125,6 +125,10 @@ def serve(settings: Settings, with_machines: bool = True, ready: threading.Event
         disks.mount_store(settings.store, settings.store_image)
     cloud = LocalCloud(settings, with_machines=with_machines)
     cloud.base_rootfs = base_rootfs
+    if base_rootfs is not None:
+        # Copy the base image into the store while the API already answers, so that the first
+        # launch does not wait for it (a launch that comes first waits for the same copy).
+        threading.Thread(target=cloud.store.prepare_external, args=(base_rootfs,), daemon=True).start()
     previous_forward = None
     if with_machines:
         previous_forward = network.setup_host()

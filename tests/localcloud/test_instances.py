@@ -234,3 +234,33 @@ def test_volumes_from_one_image_are_copy_on_write_and_separate(cloud: Cloud) -> 
     assert ssh(second["PublicIpAddress"], key, "test -e /etc/written-in-first", check=False).returncode == 1
     assert (roots[0] / "etc/written-in-first").read_text() == "only-here\n"
     assert not (roots[1] / "etc/written-in-first").exists()
+
+
+def test_the_base_image_is_imported_into_the_store_once_for_every_region(cloud: Cloud) -> None:
+    """`up` copies the base image into the store ahead of the first launch, and every region's image shares it."""
+    from localcloud import disks
+
+    if not disks.is_btrfs(cloud.settings.volumes):
+        pytest.skip("skipped: the store is a plain directory here (no btrfs-progs, or mounting is not allowed)")
+    imported = cloud.settings.store / "imported"
+
+    def trees() -> list[str]:
+        return sorted(p.name for p in imported.glob("*") if not p.name.endswith(".partial"))
+
+    deadline = time.monotonic() + 120
+    while not trees() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert len(trees()) == 1, f"expected the base image imported once, found {trees()}"
+    assert disks.is_subvolume(imported / trees()[0])
+    before = trees()
+    west = boto3.client(
+        "ec2",
+        endpoint_url=cloud.env["AWS_ENDPOINT_URL"],
+        region_name="us-west-2",
+        aws_access_key_id=cloud.env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=cloud.env["AWS_SECRET_ACCESS_KEY"],
+    )
+    instance = cloud.launch(west)
+    root = cloud.settings.volumes / instance["BlockDeviceMappings"][0]["Ebs"]["VolumeId"] / "root"
+    assert disks.is_subvolume(root), "the other region's root volume is a btrfs snapshot too"
+    assert trees() == before, "another region's base image was imported again"
