@@ -128,7 +128,7 @@ def serve(settings: Settings, with_machines: bool = True, ready: threading.Event
     if base_rootfs is not None:
         # Copy the base image into the store while the API already answers, so that the first
         # launch does not wait for it (a launch that comes first waits for the same copy).
-        threading.Thread(target=cloud.store.prepare_external, args=(base_rootfs,), daemon=True).start()
+        cloud.background(lambda: cloud.store.prepare_external(base_rootfs), "import the base image into the store")
     previous_forward = None
     if with_machines:
         previous_forward = network.setup_host()

@@ -28,8 +28,8 @@ options:
     description:
       - Who the address belongs to. Stored in the C(Owner) tag and used, with O(name), to find it.
       - Wildcard characters (V(*), V(?)) are refused, because EC2 filters would expand them.
+      - Required unless O(addresses) is given.
     type: str
-    required: true
   name:
     description:
       - The C(Name) tag of the owner's address.
@@ -50,6 +50,30 @@ options:
       - C(Name) and C(Owner) come from O(name) and O(owner) and cannot be set here to other values.
       - These tags are not used to find the address, so changing them never allocates a second one.
     type: dict
+  addresses:
+    description:
+      - The addresses of several owners (a class roster), handled in one run with one AWS session,
+        several owners at once, instead of one task run per owner.
+      - Each entry takes the single-owner options O(owner), O(name), O(instance_id) and O(tags),
+        which are then not given at the top level. O(allow_reassociation) and O(state) apply to all.
+      - The result lists each owner's result in RV(addresses). When some owners fail, the others
+        are still done, and the module fails naming each failure.
+    type: list
+    elements: dict
+    suboptions:
+      owner:
+        description: As O(owner).
+        type: str
+        required: true
+      name:
+        description: As O(name).
+        type: str
+      instance_id:
+        description: As O(instance_id); required when O(state=present).
+        type: str
+      tags:
+        description: As O(tags).
+        type: dict
   allow_reassociation:
     description:
       - Move the owner's address to O(instance_id) when it is associated with another instance
@@ -115,58 +139,78 @@ EXAMPLES = r"""
     group/labcloud.jupyter.aws:
       region: eu-west-1
   block:
-    - name: Give a student's VM a stable address
+    - name: Give every student's VM a stable address, in one run
       labcloud.jupyter.elastic_ip:
-        owner: "{{ item.owner }}"
-        instance_id: "{{ item.instance_id }}"
-      loop: "{{ roster_instances }}"
+        addresses:
+          - owner: ada
+            instance_id: i-0abc1234def567890
+          - owner: grace
+            instance_id: i-0fedcba9876543210
+            tags:
+              Course: cs101
+      register: class_addresses
+
+    - name: Show each student's address
+      ansible.builtin.debug:
+        msg: "{{ class_addresses.addresses | items2dict(key_name='owner', value_name='public_ip') }}"
 """
 
 RETURN = r"""
+addresses:
+  description:
+    - With O(addresses), one result per owner in the order given, each with the owner's C(owner)
+      and C(name) and the keys below that describe one address (C(allocation_id), C(public_ip),
+      C(association_id), C(instance_id), C(tags), C(allocated), C(moved_from), C(released),
+      C(changed)), or C(error) for an owner that failed. The single-owner keys below are then
+      not returned at the top level.
+  returned: when O(addresses) is given
+  type: list
+  elements: dict
+  sample: [{"owner": "ada", "name": "jupyter-ada", "public_ip": "203.0.113.7", "changed": true}]
 allocation_id:
   description:
     - Allocation ID of the owner's address.
     - V(null) in check mode when the address would be allocated, and after O(state=absent)
       found nothing to release.
-  returned: always
+  returned: when O(owner) is given
   type: str
   sample: eipalloc-0a1b2c3d4e5f67890
 public_ip:
   description:
     - The owner's public IPv4 address (the released one after O(state=absent)).
-  returned: always
+  returned: when O(owner) is given
   type: str
   sample: 203.0.113.7
 association_id:
   description:
     - ID of the association with RV(instance_id).
     - V(null) when not associated, and in check mode when the association would change.
-  returned: always
+  returned: when O(owner) is given
   type: str
   sample: eipassoc-0a1b2c3d4e5f67890
 instance_id:
   description: The instance the address is associated with after the run (V(null) after O(state=absent)).
-  returned: always
+  returned: when O(owner) is given
   type: str
   sample: i-0abc1234def567890
 tags:
   description: Tags of the address after the run.
-  returned: always
+  returned: when O(owner) is given
   type: dict
   sample: {"Name": "jupyter-hedylamarr", "Owner": "hedylamarr", "Project": "ocean-models"}
 allocated:
   description: Whether this run allocated the address (or would, in check mode).
-  returned: always
+  returned: when O(owner) is given
   type: bool
   sample: false
 moved_from:
   description: The instance or network interface the address was moved away from, when it was moved.
-  returned: always
+  returned: when O(owner) is given
   type: str
   sample: i-0fedcba9876543210
 released:
   description: The addresses released by O(state=absent) (or that would be, in check mode).
-  returned: always
+  returned: when O(owner) is given
   type: list
   elements: dict
   contains:
@@ -187,6 +231,7 @@ released:
       sample: i-0abc1234def567890
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional
 
 # The import guard is the pattern ansible-test sanity expects of modules.
@@ -212,6 +257,8 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership imp
 from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import wanted_tags
 
 GONE_INSTANCE_STATES = ("shutting-down", "terminated")
+# Owners handled at once with O(addresses): enough to hide the API's latency for a class.
+WORKERS = 8
 
 
 class ElasticIPError(AnsibleAWSError):
@@ -387,10 +434,10 @@ def holder_of(address: Dict[str, Any]) -> Optional[str]:
     return address.get("InstanceId") or address.get("NetworkInterfaceId")
 
 
-def ensure_present(module: AnsibleAWSModule, client, owner: str, name: str) -> Dict[str, Any]:
+def ensure_present(module: AnsibleAWSModule, client, request: Dict[str, Any]) -> Dict[str, Any]:
     """Make sure the owner's address exists, carries its tags and is associated with the instance."""
-    instance_id = module.params["instance_id"]
-    tags = wanted_tags(owner, name, module.params["tags"])
+    owner, name, instance_id = request["owner"], request["name"], request["instance_id"]
+    tags = wanted_tags(owner, name, request["tags"])
 
     instance = find_instance(client, instance_id)
     refusal = instance_owner_error(instance, owner)
@@ -445,8 +492,9 @@ def ensure_present(module: AnsibleAWSModule, client, owner: str, name: str) -> D
     return result
 
 
-def ensure_absent(module: AnsibleAWSModule, client, owner: str, name: str) -> Dict[str, Any]:
+def ensure_absent(module: AnsibleAWSModule, client, request: Dict[str, Any]) -> Dict[str, Any]:
     """Disassociate and release every address tagged for the owner and name."""
+    owner, name = request["owner"], request["name"]
     owned = find_owned_addresses(client, owner, name)
     released = []
     for address in owned:
@@ -477,33 +525,99 @@ def ensure_absent(module: AnsibleAWSModule, client, owner: str, name: str) -> Di
     return result
 
 
+def requests_of(params: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Return one request (owner, name, instance_id, tags) per address the run is about."""
+    entries = params["addresses"] if params["addresses"] is not None else [params]
+    return [
+        {
+            "owner": entry["owner"],
+            "name": entry["name"] or default_name(entry["owner"]),
+            "instance_id": entry["instance_id"],
+            "tags": entry["tags"],
+        }
+        for entry in entries
+    ]
+
+
+def request_errors(requests: List[Dict[str, Any]], state: str) -> List[str]:
+    """Return what is wrong with the requests (nothing is looked up yet)."""
+    errors = []
+    for request in requests:
+        label = f"owner {request['owner']}: " if len(requests) > 1 else ""
+        errors += [label + error for error in validate_identity(request["owner"], request["name"], request["tags"])]
+        if state == "present" and not request["instance_id"]:
+            errors.append(f"{label}instance_id is required when state is present")
+    names = [request["name"] for request in requests]
+    errors += [f"{name} is given more than once in addresses" for name in sorted(set(names)) if names.count(name) > 1]
+    return errors
+
+
+def run_all(module: AnsibleAWSModule, client, requests: List[Dict[str, Any]]) -> None:
+    """Handle several owners' addresses at once and exit with one result per owner."""
+    ensure = ensure_present if module.params["state"] == "present" else ensure_absent
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(requests))) as pool:
+        futures = [pool.submit(ensure, module, client, request) for request in requests]
+    results, failures = [], []
+    for request, future in zip(requests, futures):  # noqa: B905 (modules keep Python 3.6 syntax)
+        identity = {"owner": request["owner"], "name": request["name"]}
+        try:
+            results.append({**identity, **future.result()})
+        except ElasticIPError as e:
+            failures.append(str(e))
+            results.append({**identity, "changed": False, "error": str(e)})
+    changed = any(result["changed"] for result in results)
+    if failures:
+        module.fail_json(msg="; ".join(failures), addresses=results, changed=changed)
+    if module._diff:
+        diff = {side: {r["name"]: r["diff"][side] for r in results} for side in ("before", "after")}
+        for result in results:
+            del result["diff"]
+        module.exit_json(changed=changed, addresses=results, diff=diff)
+    module.exit_json(changed=changed, addresses=results)
+
+
 def main() -> None:
     """Run the module."""
+    identity_options = ["owner", "name", "instance_id", "tags"]
     argument_spec = dict(
-        owner=dict(type="str", required=True),
+        owner=dict(type="str"),
         name=dict(type="str"),
         instance_id=dict(type="str"),
         tags=dict(type="dict"),
+        addresses=dict(
+            type="list",
+            elements="dict",
+            options=dict(
+                owner=dict(type="str", required=True),
+                name=dict(type="str"),
+                instance_id=dict(type="str"),
+                tags=dict(type="dict"),
+            ),
+        ),
         allow_reassociation=dict(type="bool", default=False),
         state=dict(type="str", default="present", choices=["present", "absent"]),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
-        required_if=[("state", "present", ["instance_id"])],
+        required_one_of=[("owner", "addresses")],
+        mutually_exclusive=[("addresses", option) for option in identity_options],
     )
-    owner = module.params["owner"]
-    name = module.params["name"] or default_name(owner)
-    errors = validate_identity(owner, name, module.params["tags"])
+    requests = requests_of(module.params)
+    errors = request_errors(requests, module.params["state"])
     if errors:
         module.fail_json(msg="; ".join(errors))
+    if not requests:
+        module.exit_json(changed=False, addresses=[])
 
     client = module.client("ec2")
+    if module.params["addresses"] is not None:
+        run_all(module, client, requests)
     try:
         if module.params["state"] == "present":
-            result = ensure_present(module, client, owner, name)
+            result = ensure_present(module, client, requests[0])
         else:
-            result = ensure_absent(module, client, owner, name)
+            result = ensure_absent(module, client, requests[0])
     except ElasticIPError as e:
         module.fail_json_aws_error(e)
     module.exit_json(**result)

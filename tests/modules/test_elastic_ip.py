@@ -283,10 +283,85 @@ def test_throttling_on_describe_and_associate_is_retried(run_module, aws, launch
             'tags: "Owner" is set by the owner option and cannot be "bob"',
         ),
         ({"owner": " ", "instance_id": MISSING_INSTANCE}, "owner must not be empty"),
-        ({"owner": "alice"}, "state is present but all of the following are missing: instance_id"),
+        ({"owner": "alice"}, "instance_id is required when state is present"),
     ],
 )
 def test_bad_input_is_refused_before_any_api_call(run_module, fault_proxy, args, message):
+    result = run_module("elastic_ip", args, endpoint=fault_proxy.endpoint)
+    assert result["failed"] is True
+    assert message in result["msg"]
+    assert fault_proxy.calls == []
+
+
+def test_addresses_of_a_roster_in_one_run(run_module, aws, launch, fault_proxy):
+    alice, bob = launch("alice"), launch("bob")
+    args = {
+        "addresses": [
+            {"owner": "alice", "instance_id": alice, "tags": {"Course": "cs101"}},
+            {"owner": "bob", "instance_id": bob},
+        ]
+    }
+
+    predicted = run_module("elastic_ip", args, check=True, diff=True)
+    assert predicted["changed"] is True
+    assert [(r["owner"], r["name"], r["allocated"]) for r in predicted["addresses"]] == [
+        ("alice", "jupyter-alice", True),
+        ("bob", "jupyter-bob", True),
+    ]
+    assert predicted["diff"]["after"]["jupyter-bob"]["instance_id"] == bob
+    assert addresses(aws.ec2) == [], "check mode allocated an address"
+
+    applied = run_module("elastic_ip", args)
+    assert applied["changed"] is True
+    for result, owner, instance in zip(applied["addresses"], ("alice", "bob"), (alice, bob), strict=True):
+        address = only_address(aws.ec2, owner)
+        assert address["InstanceId"] == instance
+        assert result["public_ip"] == address["PublicIp"] and result["allocated"] is True
+    assert tags_of(only_address(aws.ec2, "alice")) == {"Name": "jupyter-alice", "Owner": "alice", "Course": "cs101"}
+    assert only_address(aws.ec2, "alice")["PublicIp"] != only_address(aws.ec2, "bob")["PublicIp"]
+
+    again = run_module("elastic_ip", args, endpoint=fault_proxy.endpoint)
+    assert again["changed"] is False
+    assert [r["changed"] for r in again["addresses"]] == [False, False]
+    assert not [call for call in fault_proxy.calls if not call.startswith("Describe")], fault_proxy.calls
+
+    released = run_module("elastic_ip", {"state": "absent", "addresses": [{"owner": "alice"}, {"owner": "bob"}]})
+    assert released["changed"] is True
+    assert [len(r["released"]) for r in released["addresses"]] == [1, 1]
+    assert addresses(aws.ec2) == []
+
+
+def test_a_failing_owner_of_a_roster_leaves_the_others_done(run_module, aws, launch):
+    alice, bobs_instance = launch("alice"), launch("bob")
+    # carol asks for bob's instance: refused, and alice still gets her address.
+    args = {"addresses": [{"owner": "alice", "instance_id": alice}, {"owner": "carol", "instance_id": bobs_instance}]}
+
+    result = run_module("elastic_ip", args)
+    assert result["failed"] is True
+    assert result["changed"] is True
+    assert "carol" in result["msg"] and bobs_instance in result["msg"]
+    carol = result["addresses"][1]
+    assert carol["owner"] == "carol" and carol["changed"] is False and bobs_instance in carol["error"]
+    assert only_address(aws.ec2, "alice")["InstanceId"] == alice
+    assert addresses(aws.ec2, "carol") == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            {"owner": "alice", "addresses": [{"owner": "bob", "instance_id": MISSING_INSTANCE}]},
+            "parameters are mutually exclusive: addresses|owner",
+        ),
+        ({"addresses": [{"owner": "bob"}]}, "instance_id is required when state is present"),
+        (
+            {"addresses": [{"owner": "bob", "instance_id": "i-1"}, {"owner": "bob", "instance_id": "i-2"}]},
+            "jupyter-bob is given more than once in addresses",
+        ),
+        ({"addresses": [{"owner": "b*", "instance_id": "i-1"}, {"owner": "c"}]}, 'owner b*: owner: "b*" contains "*"'),
+    ],
+)
+def test_bad_roster_input_is_refused_before_any_api_call(run_module, fault_proxy, args, message):
     result = run_module("elastic_ip", args, endpoint=fault_proxy.endpoint)
     assert result["failed"] is True
     assert message in result["msg"]
