@@ -172,9 +172,6 @@ def customise(tree: Path, settings: Settings) -> None:
         wants = units / f"{wanted_by}.wants"
         wants.mkdir(exist_ok=True)
         (wants / unit).symlink_to(f"/etc/systemd/system/{unit}")
-    scope_dropins = units / "session-.scope.d"
-    scope_dropins.mkdir(exist_ok=True)
-    shutil.copy2(GUEST / "session-stop.conf", scope_dropins / "localcloud.conf")
     (tree / "etc/localcloud").mkdir(exist_ok=True)
     (tree / "etc/localcloud/agent.json").write_text(json.dumps(AGENT_CONFIG, indent=2) + "\n")
     # Each instance gets its own machine ID and host keys at first boot.
