@@ -329,7 +329,7 @@ class LocalCloud:
         """Shut the machine down and remove its network; a stop ends in `stopped`."""
         machine = self.machines.get(instance.id)
         if machine is not None:
-            machine.poweroff()
+            machine.poweroff(timeout=machines.TERMINATE_TIMEOUT if final else machines.STOP_TIMEOUT)
         self.remove_network(instance.id)
         if not final and instance.state == "stopping":
             set_state(instance, "stopped")

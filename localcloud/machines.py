@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 REBOOT_EXIT = 133
 BOOT_TIMEOUT = 30.0
 STOP_TIMEOUT = 90.0
+# A terminated machine's disks are deleted, so a shutdown that hangs there (an SSH session that a
+# client still holds open can keep its scope from stopping for systemd's whole 90 s) is cut short.
+TERMINATE_TIMEOUT = 20.0
 
 
 @dataclasses.dataclass

@@ -109,6 +109,34 @@ def test_terminate_deletes_the_disk(cloud: Cloud) -> None:
     }
 
 
+HANG_AT_STOP_UNIT = """[Service]
+ExecStart=/bin/sleep infinity
+ExecStop=/bin/sleep 600
+TimeoutStopSec=600
+"""
+
+
+def test_terminate_cuts_a_hung_shutdown_short(cloud: Cloud) -> None:
+    """A terminated machine's disks are deleted: a shutdown that hangs does not hold the termination up."""
+    from localcloud import machines
+
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    instance = cloud.launch(ec2, key_name=key_name)
+    address = instance["PublicIpAddress"]
+    wait_ssh(address, key)
+    ssh(address, key, f"printf '{HANG_AT_STOP_UNIT}' | sudo -n tee /etc/systemd/system/hang-at-stop.service")
+    ssh(address, key, "sudo -n systemctl start hang-at-stop.service && systemctl is-active hang-at-stop.service")
+    started = time.monotonic()
+    ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+    cloud.wait_state(ec2, instance["InstanceId"], "terminated", timeout=300)
+    elapsed = time.monotonic() - started
+    # The unit alone would hold an orderly shutdown for 10 minutes (and systemd's default 90 s
+    # holds many a real one); a termination waits for it at most TERMINATE_TIMEOUT.
+    assert elapsed < machines.TERMINATE_TIMEOUT + 30, f"terminating took {elapsed:.0f} s"
+    assert elapsed >= machines.TERMINATE_TIMEOUT - 1, f"the shutdown was not waited for ({elapsed:.0f} s)"
+
+
 def test_termination_protection_given_at_launch_is_kept(cloud: Cloud) -> None:
     ec2 = cloud.client()
     instance = cloud.launch(ec2, DisableApiTermination=True)
