@@ -84,7 +84,7 @@ attributes:
     support: full
     description: Before and after per owner (key pair present, group ID, ingress sources, tags).
 author:
-  - labcloud.jupyter contributors
+  - labcloud.jupyter developers (@labcloud)
 notes:
   - The rule's description is set when it is authorized; a rule that only differs in its description is not changed.
 seealso:
