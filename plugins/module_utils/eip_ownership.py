@@ -6,6 +6,8 @@
 
 """Pure logic of labcloud.jupyter.elastic_ip: who owns an address, and which tags it needs.
 
+labcloud.jupyter.owner_access uses the same identity rules and tags for key pairs and groups.
+
 An address belongs to an owner when its ``Owner`` and ``Name`` tags equal the owner's values
 exactly. Nothing here talks to AWS, so the rules can be unit-tested on their own.
 """

@@ -4,7 +4,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Pure logic of labcloud.jupyter.owner_access: which ingress permissions and tags a group needs.
+"""Pure logic of labcloud.jupyter.owner_access: which ingress permissions a group needs.
 
 A group of an owner allows exactly one thing in: TCP to the SSH port from one source network.
 Every other ingress permission is revoked. Nothing here talks to AWS, so the rules can be
@@ -95,13 +95,3 @@ def describe_source(source: Source) -> str:
     else:
         what = f"{protocol}/{from_port}-{to_port}"
     return f"{what} from {value}"
-
-
-def changed_tags(current: Dict[str, str], wanted: Dict[str, str]) -> Dict[str, str]:
-    """Return the wanted tags that are absent or different in current (other tags are kept)."""
-    return {key: value for key, value in wanted.items() if current.get(key) != value}
-
-
-def tag_dict(resource: Dict[str, Any]) -> Dict[str, str]:
-    """Return an EC2 resource's Tags list as a dict."""
-    return {tag["Key"]: tag["Value"] for tag in resource.get("Tags") or []}

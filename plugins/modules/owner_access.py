@@ -40,7 +40,11 @@ options:
     required: true
     suboptions:
       name:
-        description: Name of the owner's key pair and of the owner's security group (and their C(Name) tag).
+        description:
+          - Name of the owner's key pair and of the owner's security group (and their C(Name) tag).
+          - Wildcard characters (V(*), V(?)) are refused in O(owners[].name) and O(owners[].owner),
+            because EC2 filters would expand them, and O(owners[].tags) cannot set other C(Name) or
+            C(Owner) values (the rules of M(labcloud.jupyter.elastic_ip)).
         type: str
         required: true
       owner:
@@ -196,13 +200,15 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
 
-from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import changed_tags
+from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import missing_tags
+from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import tag_dict
+from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import validate_identity
+from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import wanted_tags
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import describe_source
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import normalize_cidr
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import permission_of
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import plan_ingress
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import sources_of
-from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import tag_dict
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import wanted_source
 
 # Owners handled at once: enough to hide the API's latency for a class, few enough not to be throttled.
@@ -278,23 +284,20 @@ def validate(owners: List[Dict[str, Any]]) -> List[str]:
     for name in sorted({name for name in names if names.count(name) > 1}):
         errors.append(f"{name} is given more than once in owners")
     for entry in owners:
-        if not entry["name"].strip() or not entry["owner"].strip():
-            errors.append(f"owners: name and owner must not be empty ({entry['name']!r}, {entry['owner']!r})")
+        # The same rules as for an address: the names go into EC2 filters, where * and ? are wildcards.
+        errors += [
+            f"{entry['name']}: {error}" for error in validate_identity(entry["owner"], entry["name"], entry["tags"])
+        ]
         try:
             normalize_cidr(entry["ssh_cidr"])
         except ValueError:
             errors.append(f"{entry['name']}: ssh_cidr {entry['ssh_cidr']!r} is not an IP address or CIDR")
-        for key in entry["tags"] or {}:
-            if str(key).lower().startswith("aws:"):
-                errors.append(f'{entry["name"]}: tag {key} starts with "aws:", which AWS reserves')
     return errors
 
 
-def wanted_tags(entry: Dict[str, Any]) -> Dict[str, str]:
-    """Return the tags of an owner's key pair and group."""
-    tags = {str(key): str(value) for key, value in (entry["tags"] or {}).items()}
-    tags.update(Name=entry["name"], Owner=entry["owner"])
-    return tags
+def entry_tags(entry: Dict[str, Any]) -> Dict[str, str]:
+    """Return the tags of an owner's key pair and group: the given ones plus Name and Owner."""
+    return wanted_tags(entry["owner"], entry["name"], entry["tags"])
 
 
 def look_up(client, vpc_id: str, names: List[str]) -> Dict[str, Dict[str, Dict[str, Any]]]:
@@ -339,7 +342,7 @@ def ensure_key(
     if module.check_mode:
         return {"key_imported": True, "key_fingerprint": None}
     try:
-        imported = _import_key_pair(client, name, entry["public_key"].strip(), wanted_tags(entry))
+        imported = _import_key_pair(client, name, entry["public_key"].strip(), entry_tags(entry))
     except (BotoCoreError, ClientError) as e:
         raise OwnerAccessError(f"Could not import the public key of {entry['owner']} as key pair {name}", e) from e
     done.append(f"imported key pair {name}")
@@ -353,7 +356,7 @@ def create_group(module: AnsibleAWSModule, client, entry: Dict[str, Any], done: 
     name, vpc_id = entry["name"], module.params["vpc_id"]
     description = entry["description"] or f"SSH to the JupyterLab VM of {entry['owner']}"
     try:
-        group_id = _create_security_group(client, name, description, vpc_id, wanted_tags(entry))
+        group_id = _create_security_group(client, name, description, vpc_id, entry_tags(entry))
     except (BotoCoreError, ClientError) as e:
         raise OwnerAccessError(f"Could not create security group {name} in {vpc_id}", e) from e
     done.append(f"created security group {name} ({group_id})")
@@ -396,7 +399,7 @@ def ensure_group(
     before_tags = tag_dict(current)
     group_id = current["GroupId"] if group else create_group(module, client, entry, done)
     # A new group got its tags when it was created.
-    plan = {"add": add, "revoke": revoke, "tags": changed_tags(before_tags, wanted_tags(entry)) if group else {}}
+    plan = {"add": add, "revoke": revoke, "tags": missing_tags(before_tags, entry_tags(entry)) if group else {}}
     if not module.check_mode:
         apply_group_changes(module, client, f"security group {name} ({group_id})", group_id, plan, done)
     return {
@@ -404,7 +407,7 @@ def ensure_group(
         "group_created": group is None,
         "authorized": [describe_source(source) for source in add],
         "revoked": [describe_source(source) for source in revoke],
-        "tags": {**before_tags, **wanted_tags(entry)},
+        "tags": {**before_tags, **entry_tags(entry)},
         "_before": {
             "group_id": current["GroupId"],
             "ingress": [describe_source(source) for source in sources_of(current.get("IpPermissions") or [])],

@@ -323,6 +323,15 @@ def test_existing_key_pair_is_never_replaced(run_module, aws, vpc_id, public_key
             "jupyter-ada is given more than once in owners",
         ),
         ({"port": 0}, "port 0 is not a TCP port (1-65535)"),
+        # The names go into EC2 filters, where "*" would match every owner's key pair and group.
+        (
+            {"owners": [{"name": "jupyter-*", "owner": "ada", "ssh_cidr": "203.0.113.7"}]},
+            'jupyter-*: name: "jupyter-*" contains "*"',
+        ),
+        (
+            {"owners": [{"name": "jupyter-ada", "owner": "ada", "ssh_cidr": "203.0.113.7", "tags": {"Owner": "bob"}}]},
+            'jupyter-ada: tags: "Owner" is set by the owner option and cannot be "bob"',
+        ),
     ],
 )
 def test_bad_input_is_refused_before_any_api_call(run_module, aws, vpc_id, fault_proxy, change, message):

@@ -9,6 +9,7 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership imp
     lookup_filters,
     missing_tags,
     owned_addresses,
+    tag_dict,
     validate_identity,
     wanted_tags,
 )
@@ -138,3 +139,22 @@ class TestDescribeAddress:
         found = address("eipalloc-1")
         found["InstanceId"] = ""
         assert describe_address(found)["instance_id"] is None
+
+
+class TestTagsOfKeyPairsAndGroups:
+    """The tag helpers as labcloud.jupyter.owner_access uses them."""
+
+    def test_missing_tags_are_the_missing_and_different_ones(self):
+        current = {"Name": "jupyter-ada", "Owner": "ada", "Project": "old", "Keep": "me"}
+        wanted = {"Name": "jupyter-ada", "Owner": "ada", "Project": "new", "Course": "ocean"}
+        assert missing_tags(current, wanted) == {"Project": "new", "Course": "ocean"}
+
+    def test_nothing_changes_when_all_are_there(self):
+        assert missing_tags({"Name": "a", "Owner": "b", "Other": "c"}, {"Name": "a", "Owner": "b"}) == {}
+        assert missing_tags({}, {}) == {}
+        assert missing_tags({}, {"Owner": "ada"}) == {"Owner": "ada"}
+
+    def test_tag_dict(self):
+        assert tag_dict({"Tags": [{"Key": "Owner", "Value": "ada"}]}) == {"Owner": "ada"}
+        assert tag_dict({}) == {}
+        assert tag_dict({"Tags": None}) == {}

@@ -1,15 +1,13 @@
-"""Unit tests for the pure logic of labcloud.jupyter.owner_access: which ingress and tags a group needs."""
+"""Unit tests for the pure logic of labcloud.jupyter.owner_access: which ingress a group needs."""
 
 import pytest
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import (
-    changed_tags,
     cidr_kind,
     describe_source,
     normalize_cidr,
     permission_of,
     plan_ingress,
     sources_of,
-    tag_dict,
     wanted_source,
 )
 
@@ -165,20 +163,3 @@ class TestDescribeSource:
     )
     def test_text(self, source, text):
         assert describe_source(source) == text
-
-
-class TestTags:
-    def test_changed_tags_are_the_missing_and_different_ones(self):
-        current = {"Name": "jupyter-ada", "Owner": "ada", "Project": "old", "Keep": "me"}
-        wanted = {"Name": "jupyter-ada", "Owner": "ada", "Project": "new", "Course": "ocean"}
-        assert changed_tags(current, wanted) == {"Project": "new", "Course": "ocean"}
-
-    def test_nothing_changes_when_all_are_there(self):
-        assert changed_tags({"Name": "a", "Owner": "b", "Other": "c"}, {"Name": "a", "Owner": "b"}) == {}
-        assert changed_tags({}, {}) == {}
-        assert changed_tags({}, {"Owner": "ada"}) == {"Owner": "ada"}
-
-    def test_tag_dict(self):
-        assert tag_dict({"Tags": [{"Key": "Owner", "Value": "ada"}]}) == {"Owner": "ada"}
-        assert tag_dict({}) == {}
-        assert tag_dict({"Tags": None}) == {}
