@@ -265,7 +265,7 @@ def test_volumes_from_one_image_are_copy_on_write_and_separate(cloud: Cloud) -> 
 
 
 def test_the_base_image_is_imported_into_the_store_once_for_every_region(cloud: Cloud) -> None:
-    """`up` copies the base image into the store ahead of the first launch, and every region's image shares it."""
+    """The base image is in the store once (`up` queues the copy), and another region's image shares that copy."""
     from localcloud import disks
 
     if not disks.is_btrfs(cloud.settings.volumes):
