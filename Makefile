@@ -19,10 +19,10 @@ DEBS := systemd-container debootstrap iptables iproute2 e2fsprogs btrfs-progs ut
         localcloud-up localcloud-down localcloud-status
 
 demo: setup ## The tutorial on the local cloud: launch, configure JupyterLab, tunnel, print the URL
-	python -m localcloud.demo run
+	python tools/demo.py run
 
 demo-clean: $(STAMP) ## Remove everything the demo made (the VM, its key and group, the local cloud)
-	python -m localcloud.demo clean
+	python tools/demo.py clean
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'

@@ -31,7 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from localcloud import baseimage, cli, config  # noqa: E402
+from localcloud import cli, config  # noqa: E402
+from localcloud.host import baseimage  # noqa: E402
 from tests.localcloud_harness import start_session_cloud, stop_session_cloud, wait_ssh  # noqa: E402
 
 TARGETS = {"RunInstances -> SSH ready": 10.0}

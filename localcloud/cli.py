@@ -14,9 +14,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from localcloud import cleanup, config
+from localcloud import config
 from localcloud.config import Settings
 from localcloud.errors import LocalCloudError
+from localcloud.host import cleanup
 
 REQUIRED_TOOLS = {
     "systemd-nspawn": "systemd-container",

@@ -12,10 +12,11 @@ import socket
 import threading
 from typing import Any
 
-from localcloud import baseimage, disks, network
-from localcloud.cloud import LocalCloud
+from localcloud import api
 from localcloud.config import Settings
+from localcloud.controller import LocalCloud
 from localcloud.errors import LocalCloudError
+from localcloud.host import baseimage, disks, network
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +116,6 @@ def serve(settings: Settings, with_machines: bool = True, ready: threading.Event
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
-    from localcloud import motopatch
-
     base_rootfs = None
     if with_machines:
         # The base image first (slow only on a cold cache): a cache that cannot be built or read
@@ -133,7 +132,10 @@ def serve(settings: Settings, with_machines: bool = True, ready: threading.Event
     if with_machines:
         previous_forward = network.setup_host()
         (settings.home / "ip_forward").write_text(previous_forward)
-    motopatch.install(cloud)
+    api.install(cloud)
+    if base_rootfs is not None:
+        for region in sorted(known_regions() - {"aws-global"}):
+            api.images.register_base_image(region, base_rootfs)
     app = LocalCloudApp(cloud, DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", settings.port, app, threaded=True, request_handler=MotoRequestHandler)
 

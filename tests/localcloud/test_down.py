@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from localcloud import cleanup, cli, config
+from localcloud import cli, config
+from localcloud.host import cleanup
 from tests.localcloud_harness import REPO, Cloud, requirements_missing, start_session_cloud, wait_ssh
 
 pytestmark = pytest.mark.standalone

@@ -118,7 +118,7 @@ TimeoutStopSec=600
 
 def test_terminate_cuts_a_hung_shutdown_short(cloud: Cloud) -> None:
     """A terminated machine's disks are deleted: a shutdown that hangs does not hold the termination up."""
-    from localcloud import machines
+    from localcloud.host import machines
 
     ec2 = cloud.client()
     key_name, key = cloud.key_pair(ec2)
@@ -247,7 +247,7 @@ def test_status_lists_the_instance_and_survives_a_reader_that_stops_early(cloud:
 
 def test_volumes_from_one_image_are_copy_on_write_and_separate(cloud: Cloud) -> None:
     """Two machines from one image: each root volume is a btrfs snapshot, and a write in one stays there."""
-    from localcloud import disks
+    from localcloud.host import disks
 
     if not disks.is_btrfs(cloud.settings.volumes):
         pytest.skip("skipped: the store is a plain directory here (no btrfs-progs, or mounting is not allowed)")
@@ -266,7 +266,7 @@ def test_volumes_from_one_image_are_copy_on_write_and_separate(cloud: Cloud) -> 
 
 def test_the_base_image_is_imported_into_the_store_once_for_every_region(cloud: Cloud) -> None:
     """The base image is in the store once (`up` queues the copy), and another region's image shares that copy."""
-    from localcloud import disks
+    from localcloud.host import disks
 
     if not disks.is_btrfs(cloud.settings.volumes):
         pytest.skip("skipped: the store is a plain directory here (no btrfs-progs, or mounting is not allowed)")

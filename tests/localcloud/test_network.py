@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from localcloud import network
 from localcloud.config import PUBLIC_POOL
+from localcloud.host import network
 from tests.localcloud_harness import Cloud, serve_on_loopback, ssh, wait_ssh
 
 OUTSIDE = "203.0.113.77"

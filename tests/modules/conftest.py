@@ -28,8 +28,8 @@ import moto.settings
 import pytest
 from moto.server import ThreadedMotoServer
 
-from localcloud import config, motopatch
-from localcloud.cloud import LocalCloud
+from localcloud import api, config
+from localcloud.controller import LocalCloud
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE = Path(sys.executable).parent / "ansible"
@@ -61,7 +61,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory):
         patch.setattr(moto.settings, "ENABLE_AMI_VALIDATION", True)
         home = tmp_path_factory.mktemp("localcloud-api")
         settings = dataclasses.replace(config.load(), home=home, cache=home / "cache")
-        motopatch.install(LocalCloud(settings, with_machines=False))
+        api.install(LocalCloud(settings, with_machines=False))
         port = free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()

@@ -1,7 +1,10 @@
 """`make demo`: the tutorial's short version on the local cloud, with the collection's own playbooks.
 
-    python -m localcloud.demo run   [--owner hedylamarr] [--port 7005]
-    python -m localcloud.demo clean [--owner hedylamarr]
+    python tools/demo.py run   [--owner hedylamarr] [--port 7005]
+    python tools/demo.py clean [--owner hedylamarr]
+
+It uses the collection as a user does (ansible-playbook against the local cloud's endpoint); it
+is not part of the local cloud.
 
 run:   start the local cloud -> launch the owner's VM (launch.yml, which also configures JupyterLab
        with the research packages) -> open the SSH tunnel (tunnel.yml) -> print the URL. The VM and
@@ -21,9 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-from localcloud import cli, config
-
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from localcloud import cli, config  # noqa: E402
+
 BIN = Path(sys.executable).parent
 
 
@@ -123,7 +128,7 @@ def clean(owner: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="localcloud.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="tools/demo.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("action", choices=["run", "clean"])
     parser.add_argument("--owner", default="hedylamarr")

@@ -10,8 +10,8 @@ import signal
 import time
 from pathlib import Path
 
-from localcloud import disks, machines, network
 from localcloud.config import Settings
+from localcloud.host import disks, machines, network
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from localcloud import disks
 from localcloud.errors import LocalCloudError
+from localcloud.host import disks
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The controller: keeps real machines, disks and addresses in step with the EC2 API's state.
 
-moto holds the API state. The patches in localcloud.motopatch call the hooks here when a request
+moto holds the API state. The patches in localcloud.api call the hooks here when a request
 changes something that has a physical side (an instance starts, a volume is attached, an image
 is created); the hooks set the transitional state at once (pending, stopping, shutting-down) and
 queue the slow work. Work for one instance runs in order on that instance's own queue, so a stop
@@ -22,9 +22,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from localcloud import disks, machines, network
 from localcloud.config import PUBLIC_POOL, Settings
 from localcloud.errors import LocalCloudError
+from localcloud.host import disks, machines, network
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,15 @@ def set_state(instance: Any, name: str, reason: str | None = None) -> None:
     instance._state.name = name
     instance._state.code = STATE_CODES[name]
     if reason is not None:
-        from moto.ec2.models.instances import StateReason
+        set_reason(instance, reason)
 
-        code = reason.split(":")[0]
-        instance.state_reason = StateReason(reason, code)
-        instance._reason = reason
+
+def set_reason(instance: Any, reason: str) -> None:
+    """Set why an instance is in its state ("Code: message", as EC2's StateReason)."""
+    from moto.ec2.models.instances import StateReason
+
+    instance.state_reason = StateReason(reason, reason.split(":")[0])
+    instance._reason = reason
 
 
 class AddressPool:
@@ -349,16 +353,15 @@ class LocalCloud:
         if how == "rebooted":
             self.queue(instance_id, lambda: self.boot(instance, fresh_instance_store=False), f"reboot {instance_id}")
             return
+        # The instance goes through the API's own stop or terminate, as on EC2; its machine is
+        # already off, so the queued power-off only removes the network.
         reason = "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
         if instance.instance_initiated_shutdown_behavior == "terminate":
             instance.ec2_backend.terminate_instances([instance_id])
-            instance.state_reason.message = reason
+            set_reason(instance, reason)
         else:
-            from localcloud.motopatch import original_stop
-
-            original_stop(instance)
-            set_state(instance, "stopping", reason)
-            self.queue(instance_id, lambda: self.power_off(instance), f"stop {instance_id}")
+            instance.stop()
+            set_reason(instance, reason)
 
     # ---- addresses --------------------------------------------------------------------------
 
