@@ -91,16 +91,17 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - labcloud.jupyter.attributes
+  - labcloud.jupyter.attributes.check_mode_full
+  - labcloud.jupyter.attributes.diff_mode_full
 attributes:
   check_mode:
-    description: Can run in check mode and predict the change without making it.
-    support: full
     details:
       - With O(wait=true) it waits in check mode too, since the AMI's snapshots are only known
         once it is available.
   diff_mode:
-    description: Returns the launch and snapshot permissions before and after in diff mode.
-    support: full
+    details:
+      - The launch and snapshot permissions before and after.
 notes:
   - The account of the credentials is read with C(sts:GetCallerIdentity), to refuse sharing with
     itself and AMIs it does not own.
@@ -234,9 +235,7 @@ except ImportError:
 # ansible-core 2.19 reports as a deprecated use; the core function records them only once.
 from ansible.module_utils.common.warnings import warn
 
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.waiters import get_waiter
 
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import PermissionSet
@@ -252,95 +251,37 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions i
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import requested_set
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import validate_grantees
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ami_permissions import validate_request
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import LabcloudAWSError
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import aws_error
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import call
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import describe_all
 
 AWS_MANAGED_EBS_ALIAS = "alias/aws/ebs"
 # Seconds between two DescribeImages calls while waiting for the AMI.
 WAIT_DELAY = 5
 VOLUME_PERMISSION = "createVolumePermission"
-
-
-class ShareError(AnsibleAWSError):
-    """A step failed or was refused; message says what was being done, exception says why."""
-
-
-# One wrapper per AWS call, each retried on throttling with jittered exponential backoff.
-
-
-@AWSRetry.jittered_backoff()
-def _get_caller_identity(client) -> Dict[str, Any]:
-    """Call sts:GetCallerIdentity."""
-    return client.get_caller_identity()
-
-
-@AWSRetry.jittered_backoff()
-def _describe_images(client, image_id: str) -> List[Dict[str, Any]]:
-    """Call DescribeImages for one AMI ID."""
-    return client.describe_images(ImageIds=[image_id])["Images"]
-
-
-@AWSRetry.jittered_backoff()
-def _describe_launch_permissions(client, image_id: str) -> List[Dict[str, Any]]:
-    """Call DescribeImageAttribute for launchPermission."""
-    return client.describe_image_attribute(ImageId=image_id, Attribute="launchPermission")["LaunchPermissions"]
-
-
-@AWSRetry.jittered_backoff()
-def _modify_launch_permissions(client, image_id: str, payload: Dict[str, List[Dict[str, str]]]) -> None:
-    """Call ModifyImageAttribute with one atomic LaunchPermission change."""
-    client.modify_image_attribute(ImageId=image_id, LaunchPermission=payload)
-
-
-@AWSRetry.jittered_backoff()
-def _describe_snapshots(client, snapshot_ids: List[str]) -> List[Dict[str, Any]]:
-    """Call DescribeSnapshots for the given snapshot IDs."""
-    return client.describe_snapshots(SnapshotIds=snapshot_ids)["Snapshots"]
-
-
-@AWSRetry.jittered_backoff()
-def _describe_volume_permissions(client, snapshot_id: str) -> List[Dict[str, Any]]:
-    """Call DescribeSnapshotAttribute for createVolumePermission."""
-    response = client.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute=VOLUME_PERMISSION)
-    return response["CreateVolumePermissions"]
-
-
-@AWSRetry.jittered_backoff()
-def _modify_volume_permissions(client, snapshot_id: str, operation: str, **grantees: List[str]) -> None:
-    """Call ModifySnapshotAttribute for createVolumePermission (operation is add or remove)."""
-    client.modify_snapshot_attribute(
-        SnapshotId=snapshot_id, Attribute=VOLUME_PERMISSION, OperationType=operation, **grantees
-    )
-
-
-@AWSRetry.jittered_backoff()
-def _describe_key(client, key_id: str) -> Dict[str, Any]:
-    """Call kms:DescribeKey."""
-    return client.describe_key(KeyId=key_id)["KeyMetadata"]
+MISSING_IMAGE_CODES = ("InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "InvalidAMIID.Unavailable")
+# DescribeKey of alias/aws/ebs answers these when the account has no such key or may not see it.
+NO_MANAGED_EBS_KEY_CODES = ("NotFoundException", "AccessDeniedException")
 
 
 def caller_account(sts) -> str:
     """Return the account ID of the credentials in use."""
-    try:
-        return _get_caller_identity(sts)["Account"]
-    except (BotoCoreError, ClientError) as e:
-        raise ShareError("Could not find out which account the credentials belong to", e) from e
+    return call(sts.get_caller_identity, "Could not find out which account the credentials belong to")["Account"]
 
 
 def find_image(ec2, image_id: str) -> Dict[str, Any]:
     """Return the AMI, failing when it does not exist."""
     try:
-        images = _describe_images(ec2, image_id)
-    except ClientError as e:
-        if e.response["Error"]["Code"] in (
-            "InvalidAMIID.NotFound",
-            "InvalidAMIID.Malformed",
-            "InvalidAMIID.Unavailable",
-        ):
-            raise ShareError(f"AMI {image_id} does not exist", e) from e
-        raise ShareError(f"Could not describe AMI {image_id}", e) from e
-    except BotoCoreError as e:
-        raise ShareError(f"Could not describe AMI {image_id}", e) from e
+        images = describe_all(
+            ec2, "describe_images", "Images", f"Could not describe AMI {image_id}", ImageIds=[image_id]
+        )
+    except LabcloudAWSError as e:
+        if e.code in MISSING_IMAGE_CODES:
+            raise LabcloudAWSError(f"AMI {image_id} does not exist", e.exception) from e
+        raise
     if not images:
-        raise ShareError(f"AMI {image_id} does not exist")
+        raise LabcloudAWSError(f"AMI {image_id} does not exist")
     return images[0]
 
 
@@ -353,25 +294,25 @@ def wait_until_available(ec2, image_id: str, timeout: int) -> None:
             WaiterConfig={"Delay": WAIT_DELAY, "MaxAttempts": max(1, timeout // WAIT_DELAY)},
         )
     except WaiterError as e:
-        raise ShareError(f"AMI {image_id} did not become available within {timeout} seconds", e) from e
+        raise LabcloudAWSError(f"AMI {image_id} did not become available within {timeout} seconds", e) from e
     except (BotoCoreError, ClientError) as e:
-        raise ShareError(f"Could not wait for AMI {image_id}", e) from e
+        raise aws_error(f"Could not wait for AMI {image_id}", e) from e
 
 
 def available_image(module: AnsibleAWSModule, ec2, image_id: str, account: str) -> Dict[str, Any]:
     """Return the AMI once it is available (waiting if asked), after checking the caller owns it."""
     image = find_image(ec2, image_id)
     if image.get("OwnerId") != account:
-        raise ShareError(
+        raise LabcloudAWSError(
             f"AMI {image_id} is owned by account {image.get('OwnerId')}, not by {account} (the account of "
             "these credentials); only its owner can decide who may launch it"
         )
     if image.get("State") == "available":
         return image
     if image.get("State") != "pending":
-        raise ShareError(f"AMI {image_id} is {image.get('State')}, not available, and cannot be shared")
+        raise LabcloudAWSError(f"AMI {image_id} is {image.get('State')}, not available, and cannot be shared")
     if not module.params["wait"]:
-        raise ShareError(
+        raise LabcloudAWSError(
             f"AMI {image_id} is {image.get('State')}; set wait: true to wait until it is available before sharing"
         )
     wait_until_available(ec2, image_id, module.params["wait_timeout"])
@@ -385,43 +326,52 @@ def snapshot_ids_of(image: Dict[str, Any]) -> List[str]:
 
 def read_launch_permissions(ec2, image_id: str) -> PermissionSet:
     """Return who may launch the AMI now."""
-    try:
-        return from_permission_list(_describe_launch_permissions(ec2, image_id))
-    except (BotoCoreError, ClientError) as e:
-        raise ShareError(f"Could not read the launch permissions of {image_id}", e) from e
+    response = call(
+        ec2.describe_image_attribute,
+        f"Could not read the launch permissions of {image_id}",
+        ImageId=image_id,
+        Attribute="launchPermission",
+    )
+    return from_permission_list(response["LaunchPermissions"])
 
 
 def read_snapshots(ec2, image_id: str, snapshot_ids: List[str]) -> List[Dict[str, Any]]:
     """Return the descriptions of the AMI's snapshots."""
     if not snapshot_ids:
         return []
-    try:
-        return _describe_snapshots(ec2, snapshot_ids)
-    except (BotoCoreError, ClientError) as e:
-        raise ShareError(f"Could not describe the snapshots {', '.join(snapshot_ids)} of {image_id}", e) from e
+    doing = f"Could not describe the snapshots {', '.join(snapshot_ids)} of {image_id}"
+    return describe_all(ec2, "describe_snapshots", "Snapshots", doing, SnapshotIds=snapshot_ids)
 
 
 def read_volume_permissions(ec2, snapshot_ids: List[str]) -> Dict[str, PermissionSet]:
     """Return who may create volumes from each snapshot now."""
     permissions = {}
     for snapshot_id in snapshot_ids:
-        try:
-            permissions[snapshot_id] = from_permission_list(_describe_volume_permissions(ec2, snapshot_id))
-        except (BotoCoreError, ClientError) as e:
-            raise ShareError(f"Could not read the createVolumePermission of {snapshot_id}", e) from e
+        response = call(
+            ec2.describe_snapshot_attribute,
+            f"Could not read the createVolumePermission of {snapshot_id}",
+            SnapshotId=snapshot_id,
+            Attribute=VOLUME_PERMISSION,
+        )
+        permissions[snapshot_id] = from_permission_list(response["CreateVolumePermissions"])
     return permissions
+
+
+def describe_key(kms, key_id: str, doing: str) -> Dict[str, Any]:
+    """Return the metadata of a KMS key."""
+    return call(kms.describe_key, doing, KeyId=key_id)["KeyMetadata"]
 
 
 def aws_managed_ebs_key_id(kms) -> Optional[str]:
     """Return the key ID behind alias/aws/ebs, or None when the account has none or may not see it."""
     try:
-        return _describe_key(kms, AWS_MANAGED_EBS_ALIAS)["KeyId"]
-    except ClientError as e:
-        if e.response["Error"]["Code"] in ("NotFoundException", "AccessDeniedException"):
+        return describe_key(kms, AWS_MANAGED_EBS_ALIAS, f"Could not describe the KMS key {AWS_MANAGED_EBS_ALIAS}")[
+            "KeyId"
+        ]
+    except LabcloudAWSError as e:
+        if e.code in NO_MANAGED_EBS_KEY_CODES:
             return None
-        raise ShareError(f"Could not describe the KMS key {AWS_MANAGED_EBS_ALIAS}", e) from e
-    except BotoCoreError as e:
-        raise ShareError(f"Could not describe the KMS key {AWS_MANAGED_EBS_ALIAS}", e) from e
+        raise
 
 
 def customer_managed_keys(kms, image_id: str, snapshots: List[Dict[str, Any]]) -> List[str]:
@@ -432,18 +382,15 @@ def customer_managed_keys(kms, image_id: str, snapshots: List[Dict[str, Any]]) -
         snapshot_id = snapshot["SnapshotId"]
         key_ref = snapshot.get("KmsKeyId")
         if not key_ref:
-            raise ShareError(
+            raise LabcloudAWSError(
                 f"Snapshot {snapshot_id} of {image_id} is encrypted but EC2 did not report its KMS key, "
                 "so it cannot be checked that other accounts can use it"
             )
-        try:
-            key = _describe_key(kms, key_ref)
-        except (BotoCoreError, ClientError) as e:
-            raise ShareError(f"Could not describe the KMS key {key_ref} of snapshot {snapshot_id}", e) from e
+        key = describe_key(kms, key_ref, f"Could not describe the KMS key {key_ref} of snapshot {snapshot_id}")
         if key.get("KeyManager") != "AWS" and managed_ebs_key is None:
             managed_ebs_key = aws_managed_ebs_key_id(kms) or ""
         if key.get("KeyManager") == "AWS" or key["KeyId"] == managed_ebs_key:
-            raise ShareError(
+            raise LabcloudAWSError(
                 f"Refusing to share {image_id}: snapshot {snapshot_id} is encrypted with the AWS-managed key "
                 f"{AWS_MANAGED_EBS_ALIAS} ({key_ref}), which other accounts cannot use. Copy the AMI "
                 "with a customer-managed KMS key (ec2 copy-image --encrypted --kms-key-id <key>), grant "
@@ -457,7 +404,7 @@ def check_shareable(kms, image_id: str, snapshots: List[Dict[str, Any]], making_
     """Refuse sharing that AWS would not honour; return the customer-managed keys in use."""
     encrypted = [s["SnapshotId"] for s in snapshots if s.get("Encrypted")]
     if making_public and encrypted:
-        raise ShareError(
+        raise LabcloudAWSError(
             f"Refusing to make {image_id} public: its snapshots {', '.join(encrypted)} are encrypted, "
             "and AWS does not allow AMIs with encrypted snapshots to be public"
         )
@@ -469,10 +416,12 @@ def apply_launch_permissions(ec2, image_id: str, to_add: PermissionSet, to_remov
     payload = launch_permission_payload(to_add, to_remove)
     if not payload:
         return
-    try:
-        _modify_launch_permissions(ec2, image_id, payload)
-    except (BotoCoreError, ClientError) as e:
-        raise ShareError(f"Could not change the launch permissions of {image_id} ({payload})", e) from e
+    call(
+        ec2.modify_image_attribute,
+        f"Could not change the launch permissions of {image_id} ({payload})",
+        ImageId=image_id,
+        LaunchPermission=payload,
+    )
 
 
 def apply_volume_permissions(ec2, snapshot_id: str, to_add: PermissionSet, to_remove: PermissionSet) -> None:
@@ -485,10 +434,14 @@ def apply_volume_permissions(ec2, snapshot_id: str, to_add: PermissionSet, to_re
             grantees["GroupNames"] = ["all"]
         if not grantees:
             continue
-        try:
-            _modify_volume_permissions(ec2, snapshot_id, operation, **grantees)
-        except (BotoCoreError, ClientError) as e:
-            raise ShareError(f"Could not {operation} createVolumePermission {grantees} on {snapshot_id}", e) from e
+        call(
+            ec2.modify_snapshot_attribute,
+            f"Could not {operation} createVolumePermission {grantees} on {snapshot_id}",
+            SnapshotId=snapshot_id,
+            Attribute=VOLUME_PERMISSION,
+            OperationType=operation,
+            **grantees,
+        )
 
 
 def share(module: AnsibleAWSModule, ec2, kms, account: str) -> Dict[str, Any]:
@@ -584,7 +537,7 @@ def main() -> None:
         if refusal:
             module.fail_json(msg=refusal)
         result = share(module, module.client("ec2"), module.client("kms"), account)
-    except ShareError as e:
+    except LabcloudAWSError as e:
         module.fail_json_aws_error(e)
     module.exit_json(**result)
 

@@ -33,13 +33,8 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
-attributes:
-  check_mode:
-    description: Can run in check mode; it only reads.
-    support: full
-  diff_mode:
-    description: Has nothing to compare.
-    support: none
+  - labcloud.jupyter.attributes
+  - labcloud.jupyter.attributes.info_module
 """
 
 EXAMPLES = r"""
@@ -79,23 +74,13 @@ missing:
 import re
 from typing import Any, Dict, List, Tuple
 
-# The import guard is the pattern ansible-test sanity expects of modules.
-try:  # noqa: SIM105
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports the missing botocore
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import LabcloudAWSError
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import call
 
 # DescribeInstanceTypes names the unknown types in its error message: "… do not exist: [a, b]".
 UNKNOWN_TYPES = re.compile(r"\[([^\]]*)\]")
-
-
-@AWSRetry.jittered_backoff()
-def _describe_instance_types(client, names: List[str]) -> List[Dict[str, Any]]:
-    """Call DescribeInstanceTypes for the given names (at most 100 per call, so one page)."""
-    return client.describe_instance_types(InstanceTypes=names)["InstanceTypes"]
 
 
 def summary(instance_type: Dict[str, Any]) -> Dict[str, Any]:
@@ -117,22 +102,25 @@ def unknown_from_error(error: Exception, asked: List[str]) -> List[str]:
     return [name for name in asked if name in named] or list(asked)
 
 
-def look_up(module: AnsibleAWSModule, client, names: List[str]) -> Tuple[Dict[str, Any], List[str]]:
+def look_up(client, names: List[str]) -> Tuple[Dict[str, Any], List[str]]:
     """Describe the types; an unknown one fails the whole call, so it is dropped and the rest asked again."""
     remaining = list(dict.fromkeys(names))
     missing: List[str] = []
     while remaining:
         try:
-            found = _describe_instance_types(client, remaining)
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") != "InvalidInstanceType":
-                module.fail_json_aws(e, msg=f"Could not describe instance types {', '.join(remaining)}")
-            unknown = unknown_from_error(e, remaining)
+            # At most 100 names per call (checked in main()), so the answer is one page.
+            found = call(
+                client.describe_instance_types,
+                f"Could not describe instance types {', '.join(remaining)}",
+                InstanceTypes=remaining,
+            )["InstanceTypes"]
+        except LabcloudAWSError as e:
+            if e.code != "InvalidInstanceType":
+                raise
+            unknown = unknown_from_error(e.exception, remaining)
             missing.extend(unknown)
             remaining = [name for name in remaining if name not in unknown]
             continue
-        except BotoCoreError as e:
-            module.fail_json_aws(e, msg=f"Could not describe instance types {', '.join(remaining)}")
         described = {item["InstanceType"]: summary(item) for item in found}
         missing.extend(name for name in remaining if name not in described)
         return described, missing
@@ -150,8 +138,10 @@ def main() -> None:
         module.fail_json(msg="instance_types must list at least one non-empty instance type name")
     if len(names) > 100:
         module.fail_json(msg="DescribeInstanceTypes takes at most 100 instance types per call")
-    client = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
-    described, missing = look_up(module, client, names)
+    try:
+        described, missing = look_up(module.client("ec2"), names)
+    except LabcloudAWSError as e:
+        module.fail_json_aws_error(e)
     module.exit_json(changed=False, instance_types=described, missing=missing)
 
 

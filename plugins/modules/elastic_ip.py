@@ -92,16 +92,17 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - labcloud.jupyter.attributes
+  - labcloud.jupyter.attributes.check_mode_full
+  - labcloud.jupyter.attributes.diff_mode_full
 attributes:
   check_mode:
-    description: Can run in check mode and predict the change without making it.
-    support: full
     details:
       - The address a run would allocate is not known in check mode, so RV(allocation_id) and
         RV(public_ip) are V(null) then.
   diff_mode:
-    description: Returns the address before and after (public IP, instance, tags) in diff mode.
-    support: full
+    details:
+      - The address before and after (public IP, instance, tags).
 notes:
   - Every public IPv4 address costs money by the hour, associated or not; use O(state=absent)
     when the VM is terminated.
@@ -231,162 +232,143 @@ released:
       sample: i-0abc1234def567890
 """
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional
 
-# The import guard is the pattern ansible-test sanity expects of modules.
-try:  # noqa: SIM105
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports the missing botocore
-
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
 
-from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import default_name
-from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import describe_address
-from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import instance_owner_error
-from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import lookup_filters
-from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import missing_tags
-from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import owned_addresses
-from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import tag_dict
-from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import validate_identity
-from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import wanted_tags
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import LabcloudAWSError
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import call
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import create_tags
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import describe_all
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import missing_tags
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import run_each
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import tag_specifications
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import identity_tags
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import instance_owner_error
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import owned_addresses
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import resource_name
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import tag_dict
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import validate_identity
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import wanted_tags
 
 GONE_INSTANCE_STATES = ("shutting-down", "terminated")
-# Owners handled at once with O(addresses): enough to hide the API's latency for a class.
-WORKERS = 8
+MISSING_INSTANCE_CODES = ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed")
 
 
-class ElasticIPError(AnsibleAWSError):
-    """A step failed; message says what was being done, exception says why."""
+def lookup_filters(owner: str, name: str) -> List[Dict[str, Any]]:
+    """Return the DescribeAddresses filters that find the owner's VPC addresses."""
+    filters = [{"Name": "domain", "Values": ["vpc"]}]
+    filters += [{"Name": f"tag:{key}", "Values": [value]} for key, value in identity_tags(owner, name).items()]
+    return filters
 
 
-# One wrapper per EC2 call, each retried on throttling with jittered exponential backoff.
+def describe_address(address: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Return the snake_case view of an address (all None when there is no address)."""
+    address = address or {}
+    return {
+        "allocation_id": address.get("AllocationId"),
+        "public_ip": address.get("PublicIp"),
+        "association_id": address.get("AssociationId"),
+        "instance_id": address.get("InstanceId") or None,
+        "tags": tag_dict(address) if address else {},
+    }
 
 
-@AWSRetry.jittered_backoff()
-def _describe_addresses(client, **params: Any) -> List[Dict[str, Any]]:
-    """Call DescribeAddresses (it has no paginator)."""
-    return client.describe_addresses(**params)["Addresses"]
-
-
-@AWSRetry.jittered_backoff()
-def _describe_instance(client, instance_id: str) -> List[Dict[str, Any]]:
-    """Call DescribeInstances for one instance ID and return the instances found."""
-    reservations = client.describe_instances(InstanceIds=[instance_id])["Reservations"]
-    return [instance for reservation in reservations for instance in reservation["Instances"]]
-
-
-@AWSRetry.jittered_backoff()
-def _allocate_address(client, tags: Dict[str, str]) -> Dict[str, Any]:
-    """Call AllocateAddress in the VPC domain with the tags applied in the same call."""
-    return client.allocate_address(Domain="vpc", TagSpecifications=boto3_tag_specifications(tags, ["elastic-ip"]))
-
-
-@AWSRetry.jittered_backoff()
-def _associate_address(client, allocation_id: str, instance_id: str, allow_reassociation: bool) -> str:
-    """Call AssociateAddress and return the association ID."""
-    response = client.associate_address(
-        AllocationId=allocation_id, InstanceId=instance_id, AllowReassociation=allow_reassociation
-    )
-    return response["AssociationId"]
-
-
-@AWSRetry.jittered_backoff()
-def _disassociate_address(client, association_id: str) -> None:
-    """Call DisassociateAddress."""
-    client.disassociate_address(AssociationId=association_id)
-
-
-@AWSRetry.jittered_backoff()
-def _release_address(client, allocation_id: str) -> None:
-    """Call ReleaseAddress."""
-    client.release_address(AllocationId=allocation_id)
-
-
-@AWSRetry.jittered_backoff()
-def _create_tags(client, resource_id: str, tags: Dict[str, str]) -> None:
-    """Call CreateTags (adds or overwrites the given tags only)."""
-    client.create_tags(Resources=[resource_id], Tags=ansible_dict_to_boto3_tag_list(tags))
+def label_of(address: Dict[str, Any]) -> str:
+    """Return an address as messages name it: 203.0.113.7 (eipalloc-0abc)."""
+    return f"{address['PublicIp']} ({address['AllocationId']})"
 
 
 def find_owned_addresses(client, owner: str, name: str) -> List[Dict[str, Any]]:
     """Return the owner's addresses: tag-filtered by EC2, then compared exactly here."""
-    try:
-        addresses = _describe_addresses(client, Filters=lookup_filters(owner, name))
-    except (BotoCoreError, ClientError) as e:
-        raise ElasticIPError(f"Could not look up the Elastic IP of owner {owner} (Name {name})", e) from e
+    doing = f"Could not look up the Elastic IP of owner {owner} (Name {name})"
+    addresses = describe_all(client, "describe_addresses", "Addresses", doing, Filters=lookup_filters(owner, name))
     return owned_addresses(addresses, owner, name)
 
 
 def find_address(client, allocation_id: str) -> Dict[str, Any]:
     """Return the current description of one address."""
-    try:
-        return _describe_addresses(client, AllocationIds=[allocation_id])[0]
-    except (BotoCoreError, ClientError) as e:
-        raise ElasticIPError(f"Could not describe Elastic IP {allocation_id}", e) from e
+    doing = f"Could not describe Elastic IP {allocation_id}"
+    return describe_all(client, "describe_addresses", "Addresses", doing, AllocationIds=[allocation_id])[0]
 
 
 def find_instance(client, instance_id: str) -> Dict[str, Any]:
     """Return the instance, failing when it does not exist or is going away."""
+    missing = f"Instance {instance_id} does not exist; no address was allocated"
     try:
-        instances = _describe_instance(client, instance_id)
-    except ClientError as e:
-        if e.response["Error"]["Code"] in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
-            raise ElasticIPError(f"Instance {instance_id} does not exist; no address was allocated", e) from e
-        raise ElasticIPError(f"Could not describe instance {instance_id}", e) from e
-    except BotoCoreError as e:
-        raise ElasticIPError(f"Could not describe instance {instance_id}", e) from e
+        reservations = describe_all(
+            client,
+            "describe_instances",
+            "Reservations",
+            f"Could not describe instance {instance_id}",
+            InstanceIds=[instance_id],
+        )
+    except LabcloudAWSError as e:
+        if e.code in MISSING_INSTANCE_CODES:
+            raise LabcloudAWSError(missing, e.exception) from e
+        raise
+    instances = [instance for reservation in reservations for instance in reservation["Instances"]]
     if not instances:
-        raise ElasticIPError(f"Instance {instance_id} does not exist; no address was allocated")
+        raise LabcloudAWSError(missing)
     instance = instances[0]
     state = instance.get("State", {}).get("Name")
     if state in GONE_INSTANCE_STATES:
-        raise ElasticIPError(f"Instance {instance_id} is {state}; an Elastic IP cannot be associated with it")
+        raise LabcloudAWSError(f"Instance {instance_id} is {state}; an Elastic IP cannot be associated with it")
     return instance
 
 
 def foreign_addresses_on_instance(client, instance_id: str, own_allocation_id: Optional[str]) -> List[Dict[str, Any]]:
     """Return the Elastic IPs associated with the instance that are not the owner's address."""
-    try:
-        addresses = _describe_addresses(client, Filters=[{"Name": "instance-id", "Values": [instance_id]}])
-    except (BotoCoreError, ClientError) as e:
-        raise ElasticIPError(f"Could not list the Elastic IPs of instance {instance_id}", e) from e
+    addresses = describe_all(
+        client,
+        "describe_addresses",
+        "Addresses",
+        f"Could not list the Elastic IPs of instance {instance_id}",
+        Filters=[{"Name": "instance-id", "Values": [instance_id]}],
+    )
     return [address for address in addresses if address.get("AllocationId") != own_allocation_id]
 
 
 def allocate(client, owner: str, tags: Dict[str, str]) -> Dict[str, Any]:
-    """Allocate a tagged VPC address for the owner."""
-    try:
-        return _allocate_address(client, tags)
-    except (BotoCoreError, ClientError) as e:
-        raise ElasticIPError(f"Could not allocate an Elastic IP for owner {owner}", e) from e
+    """Allocate a VPC address for the owner, tagged in the same call."""
+    return call(
+        client.allocate_address,
+        f"Could not allocate an Elastic IP for owner {owner}",
+        Domain="vpc",
+        TagSpecifications=tag_specifications("elastic-ip", tags),
+    )
 
 
 def associate(client, address: Dict[str, Any], instance_id: str, allow_reassociation: bool) -> str:
     """Associate the address with the instance and return the association ID."""
-    try:
-        return _associate_address(client, address["AllocationId"], instance_id, allow_reassociation)
-    except (BotoCoreError, ClientError) as e:
-        raise ElasticIPError(f"Could not associate {address['PublicIp']} with {instance_id}", e) from e
+    response = call(
+        client.associate_address,
+        f"Could not associate {address['PublicIp']} with {instance_id}",
+        AllocationId=address["AllocationId"],
+        InstanceId=instance_id,
+        AllowReassociation=allow_reassociation,
+    )
+    return response["AssociationId"]
 
 
-def release_after_failed_association(client, address: Dict[str, Any], failure: ElasticIPError) -> ElasticIPError:
+def release(client, address: Dict[str, Any]) -> None:
+    """Release the address."""
+    call(client.release_address, f"Could not release {label_of(address)}", AllocationId=address["AllocationId"])
+
+
+def release_after_failed_association(client, address: Dict[str, Any], failure: LabcloudAWSError) -> LabcloudAWSError:
     """Release the address this run allocated and return the error to report, saying what happened."""
-    label = f"{address['PublicIp']} ({address['AllocationId']})"
+    label = label_of(address)
     try:
-        _release_address(client, address["AllocationId"])
-    except (BotoCoreError, ClientError) as e:
-        return ElasticIPError(
+        release(client, address)
+    except LabcloudAWSError as e:
+        return LabcloudAWSError(
             f"{failure.message}; the address {label} this run allocated could not be released either "
-            f"({e}): release it by hand, an unassociated address bills by the hour",
+            f"({e.exception}): release it by hand, an unassociated address bills by the hour",
             failure.exception,
         )
-    return ElasticIPError(
+    return LabcloudAWSError(
         f"{failure.message}; released {label}, which this run had allocated, so no unassociated address is left",
         failure.exception,
     )
@@ -394,33 +376,22 @@ def release_after_failed_association(client, address: Dict[str, Any], failure: E
 
 def disassociate_and_release(client, address: Dict[str, Any]) -> None:
     """Disassociate the address when it is associated, then release it."""
-    label = f"{address['PublicIp']} ({address['AllocationId']})"
     if address.get("AssociationId"):
         holder = address.get("InstanceId") or address.get("NetworkInterfaceId")
-        try:
-            _disassociate_address(client, address["AssociationId"])
-        except (BotoCoreError, ClientError) as e:
-            raise ElasticIPError(f"Could not disassociate {label} from {holder}", e) from e
-    try:
-        _release_address(client, address["AllocationId"])
-    except (BotoCoreError, ClientError) as e:
-        raise ElasticIPError(f"Could not release {label}", e) from e
-
-
-def add_tags(client, address: Dict[str, Any], tags: Dict[str, str]) -> None:
-    """Add or update tags on the address."""
-    try:
-        _create_tags(client, address["AllocationId"], tags)
-    except (BotoCoreError, ClientError) as e:
-        raise ElasticIPError(f"Could not tag {address['PublicIp']} ({address['AllocationId']})", e) from e
+        call(
+            client.disassociate_address,
+            f"Could not disassociate {label_of(address)} from {holder}",
+            AssociationId=address["AssociationId"],
+        )
+    release(client, address)
 
 
 def single_owned_address(client, owner: str, name: str) -> Optional[Dict[str, Any]]:
     """Return the owner's address, None when there is none, and fail when there are several."""
     owned = find_owned_addresses(client, owner, name)
     if len(owned) > 1:
-        listing = ", ".join(f"{a['PublicIp']} ({a['AllocationId']})" for a in owned)
-        raise ElasticIPError(
+        listing = ", ".join(label_of(address) for address in owned)
+        raise LabcloudAWSError(
             f"Found {len(owned)} Elastic IPs tagged Owner={owner} Name={name}: {listing}; "
             "run with state: absent to release them all, then again with state: present"
         )
@@ -442,12 +413,12 @@ def ensure_present(module: AnsibleAWSModule, client, request: Dict[str, Any]) ->
     instance = find_instance(client, instance_id)
     refusal = instance_owner_error(instance, owner)
     if refusal:
-        raise ElasticIPError(refusal)
+        raise LabcloudAWSError(refusal)
     address = single_owned_address(client, owner, name)
     foreign = foreign_addresses_on_instance(client, instance_id, address and address["AllocationId"])
     if foreign:
         listing = ", ".join(f"{a['PublicIp']} (tags {tag_dict(a)})" for a in foreign)
-        raise ElasticIPError(
+        raise LabcloudAWSError(
             f"Instance {instance_id} already holds another Elastic IP: {listing}; it is not the address of "
             f"owner {owner} (Name {name}), so it is left alone: disassociate it first"
         )
@@ -460,7 +431,7 @@ def ensure_present(module: AnsibleAWSModule, client, request: Dict[str, Any]) ->
             address = allocate(client, owner, tags)
             try:
                 associate(client, address, instance_id, allow_reassociation=False)
-            except ElasticIPError as failure:
+            except LabcloudAWSError as failure:
                 raise release_after_failed_association(client, address, failure) from failure
         predicted = {"InstanceId": instance_id, "Tags": ansible_dict_to_boto3_tag_list(tags)}
     else:
@@ -468,7 +439,7 @@ def ensure_present(module: AnsibleAWSModule, client, request: Dict[str, Any]) ->
         predicted = dict(address)
         if holder != instance_id:
             if holder and not module.params["allow_reassociation"]:
-                raise ElasticIPError(
+                raise LabcloudAWSError(
                     f"Elastic IP {address['PublicIp']} of owner {owner} is associated with {holder}; "
                     f"set allow_reassociation: true to move it to {instance_id}"
                 )
@@ -480,7 +451,7 @@ def ensure_present(module: AnsibleAWSModule, client, request: Dict[str, Any]) ->
         if absent_tags:
             predicted["Tags"] = ansible_dict_to_boto3_tag_list({**tag_dict(address), **absent_tags})
             if not module.check_mode:
-                add_tags(client, address, absent_tags)
+                create_tags(client, [address["AllocationId"]], absent_tags, f"Could not tag {label_of(address)}")
 
     changed = result["allocated"] or before != describe_address(predicted)
     after = describe_address(predicted)
@@ -531,7 +502,7 @@ def requests_of(params: Dict[str, Any]) -> List[Dict[str, Any]]:
     return [
         {
             "owner": entry["owner"],
-            "name": entry["name"] or default_name(entry["owner"]),
+            "name": entry["name"] or resource_name(entry["owner"]),
             "instance_id": entry["instance_id"],
             "tags": entry["tags"],
         }
@@ -555,16 +526,15 @@ def request_errors(requests: List[Dict[str, Any]], state: str) -> List[str]:
 def run_all(module: AnsibleAWSModule, client, requests: List[Dict[str, Any]]) -> None:
     """Handle several owners' addresses at once and exit with one result per owner."""
     ensure = ensure_present if module.params["state"] == "present" else ensure_absent
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(requests))) as pool:
-        futures = [pool.submit(ensure, module, client, request) for request in requests]
+    outcomes = run_each(lambda request: ensure(module, client, request), requests)
     results, failures = [], []
-    for request, future in zip(requests, futures):  # noqa: B905 (modules keep Python 3.6 syntax)
-        identity = {"owner": request["owner"], "name": request["name"]}
-        try:
-            results.append({**identity, **future.result()})
-        except ElasticIPError as e:
-            failures.append(str(e))
-            results.append({**identity, "changed": False, "error": str(e)})
+    for request, outcome in zip(requests, outcomes):  # noqa: B905 (modules keep Python 3.6 syntax)
+        who = {"owner": request["owner"], "name": request["name"]}
+        if outcome.error:
+            failures.append(str(outcome.error))
+            results.append({**who, "changed": False, "error": str(outcome.error)})
+        else:
+            results.append({**who, **outcome.result})
     changed = any(result["changed"] for result in results)
     if failures:
         module.fail_json(msg="; ".join(failures), addresses=results, changed=changed)
@@ -618,7 +588,7 @@ def main() -> None:
             result = ensure_present(module, client, requests[0])
         else:
             result = ensure_absent(module, client, requests[0])
-    except ElasticIPError as e:
+    except LabcloudAWSError as e:
         module.fail_json_aws_error(e)
     module.exit_json(**result)
 

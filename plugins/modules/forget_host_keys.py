@@ -34,13 +34,17 @@ options:
     type: list
     elements: str
     required: true
+extends_documentation_fragment:
+  - labcloud.jupyter.attributes
+  - labcloud.jupyter.attributes.check_mode_full
+  - labcloud.jupyter.attributes.diff_mode_none
 attributes:
   check_mode:
-    description: Reports which hosts have entries that would be removed, without removing them.
-    support: full
+    details:
+      - Reports which hosts have entries that would be removed, without removing them.
   diff_mode:
-    description: Not supported (hashed entries would not tell a reader anything).
-    support: none
+    details:
+      - Hashed entries would not tell a reader anything.
 requirements:
   - OpenSSH's C(ssh-keygen) on the controller.
 author:

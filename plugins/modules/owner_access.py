@@ -80,13 +80,16 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - labcloud.jupyter.attributes
+  - labcloud.jupyter.attributes.check_mode_full
+  - labcloud.jupyter.attributes.diff_mode_full
 attributes:
   check_mode:
-    support: full
-    description: Reports exactly what would be imported, created, authorized, revoked and tagged, and changes nothing.
+    details:
+      - Reports exactly what would be imported, created, authorized, revoked and tagged, and changes nothing.
   diff_mode:
-    support: full
-    description: Before and after per owner (key pair present, group ID, ingress sources, tags).
+    details:
+      - Before and after per owner (key pair present, group ID, ingress sources, tags).
 author:
   - labcloud.jupyter developers (@labcloud)
 notes:
@@ -185,25 +188,21 @@ owners:
       sample: {"Name": "jupyter-ada", "Owner": "ada", "Project": "ocean-models"}
 """
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional
 
-# The import guard is the pattern ansible-test sanity expects of modules.
-try:  # noqa: SIM105
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports the missing botocore
-
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
 
-from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import missing_tags
-from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import tag_dict
-from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import validate_identity
-from ansible_collections.labcloud.jupyter.plugins.module_utils.eip_ownership import wanted_tags
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import LabcloudAWSError
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import call
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import create_tags
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import describe_all
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import missing_tags
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import run_each
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import tag_specifications
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import OWNER_TAG
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import tag_dict
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import validate_identity
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import wanted_tags
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import describe_source
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import normalize_cidr
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import permission_of
@@ -211,70 +210,9 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress impor
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import sources_of
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import wanted_source
 
-# Owners handled at once: enough to hide the API's latency for a class, few enough not to be throttled.
-WORKERS = 8
-# A new group may not be visible to the next call yet (EC2 is eventually consistent).
-NEW_GROUP_RETRY = AWSRetry.jittered_backoff(catch_extra_error_codes=["InvalidGroup.NotFound"])
-
-
-class OwnerAccessError(AnsibleAWSError):
-    """A step failed; message says what was being done, exception says why."""
-
-
-# One wrapper per EC2 call, each retried on throttling with jittered exponential backoff.
-
-
-@AWSRetry.jittered_backoff()
-def _describe_key_pairs(client, names: List[str]) -> List[Dict[str, Any]]:
-    """Call DescribeKeyPairs for the names (a filter, so that missing names are no error)."""
-    return client.describe_key_pairs(Filters=[{"Name": "key-name", "Values": names}])["KeyPairs"]
-
-
-@AWSRetry.jittered_backoff()
-def _describe_security_groups(client, vpc_id: str, names: List[str]) -> List[Dict[str, Any]]:
-    """Call DescribeSecurityGroups for the names in the VPC, all pages."""
-    paginator = client.get_paginator("describe_security_groups")
-    filters = [{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": names}]
-    return paginator.paginate(Filters=filters).build_full_result()["SecurityGroups"]
-
-
-@AWSRetry.jittered_backoff()
-def _import_key_pair(client, name: str, public_key: str, tags: Dict[str, str]) -> Dict[str, Any]:
-    """Call ImportKeyPair with the tags applied in the same call."""
-    return client.import_key_pair(
-        KeyName=name,
-        PublicKeyMaterial=public_key.encode(),
-        TagSpecifications=boto3_tag_specifications(tags, ["key-pair"]),
-    )
-
-
-@AWSRetry.jittered_backoff()
-def _create_security_group(client, name: str, description: str, vpc_id: str, tags: Dict[str, str]) -> str:
-    """Call CreateSecurityGroup with the tags applied in the same call and return the group ID."""
-    return client.create_security_group(
-        GroupName=name,
-        Description=description,
-        VpcId=vpc_id,
-        TagSpecifications=boto3_tag_specifications(tags, ["security-group"]),
-    )["GroupId"]
-
-
-@NEW_GROUP_RETRY
-def _authorize_ingress(client, group_id: str, permissions: List[Dict[str, Any]]) -> None:
-    """Call AuthorizeSecurityGroupIngress."""
-    client.authorize_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
-
-
-@NEW_GROUP_RETRY
-def _revoke_ingress(client, group_id: str, permissions: List[Dict[str, Any]]) -> None:
-    """Call RevokeSecurityGroupIngress."""
-    client.revoke_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
-
-
-@NEW_GROUP_RETRY
-def _create_tags(client, resource_id: str, tags: Dict[str, str]) -> None:
-    """Call CreateTags (adds or overwrites the given tags only)."""
-    client.create_tags(Resources=[resource_id], Tags=ansible_dict_to_boto3_tag_list(tags))
+# A new group may not be visible to the next call yet (EC2 is eventually consistent): calls on a
+# group retry this error too.
+NEW_GROUP_CODES = ("InvalidGroup.NotFound",)
 
 
 def validate(owners: List[Dict[str, Any]]) -> List[str]:
@@ -302,14 +240,21 @@ def entry_tags(entry: Dict[str, Any]) -> Dict[str, str]:
 
 def look_up(client, vpc_id: str, names: List[str]) -> Dict[str, Dict[str, Dict[str, Any]]]:
     """Return the existing key pairs and groups of all owners by name, in two calls."""
-    try:
-        keys = _describe_key_pairs(client, names)
-    except (BotoCoreError, ClientError) as e:
-        raise OwnerAccessError(f"Could not look up the key pairs {', '.join(names)}", e) from e
-    try:
-        groups = _describe_security_groups(client, vpc_id, names)
-    except (BotoCoreError, ClientError) as e:
-        raise OwnerAccessError(f"Could not look up the security groups {', '.join(names)} in {vpc_id}", e) from e
+    keys = describe_all(
+        client,
+        "describe_key_pairs",
+        "KeyPairs",
+        f"Could not look up the key pairs {', '.join(names)}",
+        # A filter, so that missing names are no error.
+        Filters=[{"Name": "key-name", "Values": names}],
+    )
+    groups = describe_all(
+        client,
+        "describe_security_groups",
+        "SecurityGroups",
+        f"Could not look up the security groups {', '.join(names)} in {vpc_id}",
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": names}],
+    )
     return {
         "keys": {key["KeyName"]: key for key in keys},
         "groups": {group["GroupName"]: group for group in groups if group.get("VpcId") == vpc_id},
@@ -322,7 +267,7 @@ def refusals(module: AnsibleAWSModule, owners: List[Dict[str, Any]], found: Dict
     for entry in owners:
         name, owner = entry["name"], entry["owner"]
         group = found["groups"].get(name)
-        if group is not None and tag_dict(group).get("Owner") != owner:
+        if group is not None and tag_dict(group).get(OWNER_TAG) != owner:
             errors.append(
                 f"Security group {name} ({group['GroupId']}) exists in {module.params['vpc_id']} but is not "
                 f"tagged Owner={owner}: it was not made for this owner, so its rules are left alone"
@@ -341,10 +286,13 @@ def ensure_key(
         return {"key_imported": False, "key_fingerprint": key.get("KeyFingerprint")}
     if module.check_mode:
         return {"key_imported": True, "key_fingerprint": None}
-    try:
-        imported = _import_key_pair(client, name, entry["public_key"].strip(), entry_tags(entry))
-    except (BotoCoreError, ClientError) as e:
-        raise OwnerAccessError(f"Could not import the public key of {entry['owner']} as key pair {name}", e) from e
+    imported = call(
+        client.import_key_pair,
+        f"Could not import the public key of {entry['owner']} as key pair {name}",
+        KeyName=name,
+        PublicKeyMaterial=entry["public_key"].strip().encode(),
+        TagSpecifications=tag_specifications("key-pair", entry_tags(entry)),
+    )
     done.append(f"imported key pair {name}")
     return {"key_imported": True, "key_fingerprint": imported.get("KeyFingerprint")}
 
@@ -355,10 +303,14 @@ def create_group(module: AnsibleAWSModule, client, entry: Dict[str, Any], done: 
         return None
     name, vpc_id = entry["name"], module.params["vpc_id"]
     description = entry["description"] or f"SSH to the JupyterLab VM of {entry['owner']}"
-    try:
-        group_id = _create_security_group(client, name, description, vpc_id, entry_tags(entry))
-    except (BotoCoreError, ClientError) as e:
-        raise OwnerAccessError(f"Could not create security group {name} in {vpc_id}", e) from e
+    group_id = call(
+        client.create_security_group,
+        f"Could not create security group {name} in {vpc_id}",
+        GroupName=name,
+        Description=description,
+        VpcId=vpc_id,
+        TagSpecifications=tag_specifications("security-group", entry_tags(entry)),
+    )["GroupId"]
     done.append(f"created security group {name} ({group_id})")
     return group_id
 
@@ -369,22 +321,25 @@ def apply_group_changes(
     """Revoke, authorize and tag as planned, noting each step in done once it succeeded."""
     if plan["revoke"]:
         revoked = ", ".join(map(describe_source, plan["revoke"]))
-        try:
-            _revoke_ingress(client, group_id, [permission_of(source) for source in plan["revoke"]])
-        except (BotoCoreError, ClientError) as e:
-            raise OwnerAccessError(f"Could not revoke {revoked} of {label}", e) from e
+        call(
+            client.revoke_security_group_ingress,
+            f"Could not revoke {revoked} of {label}",
+            retry_codes=NEW_GROUP_CODES,
+            GroupId=group_id,
+            IpPermissions=[permission_of(source) for source in plan["revoke"]],
+        )
         done.append(f"revoked {revoked} of {label}")
     for source in plan["add"]:
-        try:
-            _authorize_ingress(client, group_id, [permission_of(source, module.params["rule_description"])])
-        except (BotoCoreError, ClientError) as e:
-            raise OwnerAccessError(f"Could not allow {describe_source(source)} into {label}", e) from e
+        call(
+            client.authorize_security_group_ingress,
+            f"Could not allow {describe_source(source)} into {label}",
+            retry_codes=NEW_GROUP_CODES,
+            GroupId=group_id,
+            IpPermissions=[permission_of(source, module.params["rule_description"])],
+        )
         done.append(f"allowed {describe_source(source)} into {label}")
     if plan["tags"]:
-        try:
-            _create_tags(client, group_id, plan["tags"])
-        except (BotoCoreError, ClientError) as e:
-            raise OwnerAccessError(f"Could not tag {label}", e) from e
+        create_tags(client, [group_id], plan["tags"], f"Could not tag {label}", retry_codes=NEW_GROUP_CODES)
         done.append(f"tagged {label}")
 
 
@@ -420,13 +375,13 @@ def ensure_group(
 def ensure_owner(module: AnsibleAWSModule, client, entry: Dict[str, Any], found: Dict[str, Any]) -> Dict[str, Any]:
     """Make sure one owner has its key pair and its group; return what it has.
 
-    A failure raises OwnerAccessError with kwargs["done"], the changes made before it.
+    A failure raises LabcloudAWSError with kwargs["done"], the changes made before it.
     """
     done: List[str] = []
     try:
         key_state = ensure_key(module, client, entry, found["keys"].get(entry["name"]), done)
         group_state = ensure_group(module, client, entry, found["groups"].get(entry["name"]), done)
-    except OwnerAccessError as e:
+    except LabcloudAWSError as e:
         e.kwargs["done"] = done
         raise
     result: Dict[str, Any] = {"name": entry["name"], "owner": entry["owner"], **key_state, **group_state}
@@ -487,23 +442,23 @@ def main() -> None:
     client = module.client("ec2")
     try:
         found = look_up(client, module.params["vpc_id"], [entry["name"] for entry in owners])
-    except OwnerAccessError as e:
+    except LabcloudAWSError as e:
         module.fail_json_aws_error(e)
     errors = refusals(module, owners, found)
     if errors:
         module.fail_json(msg="; ".join(errors) + "; nothing was changed")
 
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(owners))) as pool:
-        futures = [pool.submit(ensure_owner, module, client, entry, found) for entry in owners]
+    outcomes = run_each(lambda entry: ensure_owner(module, client, entry, found), owners)
     results, failures = [], []
-    for index, future in enumerate(futures):
-        try:
-            results.append(future.result())
-        except OwnerAccessError as e:
-            done = e.kwargs.get("done", [])
-            failures.append(str(e) + (f" (after it {', '.join(done)})" if done else ""))
-            entry = owners[index]
-            results.append({"name": entry["name"], "owner": entry["owner"], "changed": bool(done), "error": str(e)})
+    for entry, outcome in zip(owners, outcomes):  # noqa: B905 (modules keep Python 3.6 syntax)
+        if outcome.error:
+            done = outcome.error.kwargs.get("done", [])
+            failures.append(str(outcome.error) + (f" (after it {', '.join(done)})" if done else ""))
+            results.append(
+                {"name": entry["name"], "owner": entry["owner"], "changed": bool(done), "error": str(outcome.error)}
+            )
+        else:
+            results.append(outcome.result)
     public = [{key: value for key, value in result.items() if not key.startswith("_")} for result in results]
     changed = any(result["changed"] for result in results)
     if failures:

@@ -87,13 +87,14 @@ options:
     description: Seconds to wait for the tunnel to come up or go down.
     type: int
     default: 30
+extends_documentation_fragment:
+  - labcloud.jupyter.attributes
+  - labcloud.jupyter.attributes.check_mode_full
+  - labcloud.jupyter.attributes.diff_mode_none
 attributes:
   check_mode:
-    description: Predicts whether the tunnel would be opened or closed without doing it.
-    support: full
-  diff_mode:
-    description: Not supported.
-    support: none
+    details:
+      - Predicts whether the tunnel would be opened or closed without doing it.
 author:
   - labcloud.jupyter developers (@labcloud)
 """
