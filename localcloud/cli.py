@@ -32,15 +32,26 @@ UP_TIMEOUT = 900.0
 
 def environment(settings: Settings) -> dict[str, str]:
     """What a shell (and so ansible-playbook) needs to reach the local cloud."""
+    keys = config.read_credentials(settings)
+    if keys is None:
+        raise LocalCloudError(f"the local cloud is not running (no credentials in {settings.credentials}): run `up`")
     return {
         "AWS_ENDPOINT_URL": settings.endpoint,
         "AWS_URL": settings.endpoint,
-        "AWS_ACCESS_KEY_ID": "localcloud",
-        "AWS_SECRET_ACCESS_KEY": "localcloud",
+        "AWS_ACCESS_KEY_ID": keys["access_key"],
+        "AWS_SECRET_ACCESS_KEY": keys["secret_key"],
         "AWS_REGION": settings.region,
         "AWS_DEFAULT_REGION": settings.region,
         "LOCALCLOUD_ENDPOINT": settings.endpoint,
     }
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (it holds the keys)."""
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as stream:
+        stream.write(text)
 
 
 def env_text(settings: Settings) -> str:
@@ -68,7 +79,12 @@ def health(settings: Settings, timeout: float = 2.0) -> dict | None:
 
 
 def api_get(settings: Settings, path: str, timeout: float = 30.0) -> dict:
-    with urllib.request.urlopen(f"{settings.endpoint}/_localcloud/{path}", timeout=timeout) as reply:
+    """One of the local cloud's own endpoints, which answer the holder of the administrator's secret."""
+    keys = config.read_credentials(settings) or {}
+    request = urllib.request.Request(
+        f"{settings.endpoint}/_localcloud/{path}", headers={"Authorization": f"Bearer {keys.get('secret_key', '')}"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as reply:
         return json.load(reply)
 
 
@@ -83,7 +99,7 @@ def up(settings: Settings, env_file: Path | None) -> int:
 
         check_port_free(settings.port)
         try:
-            settings.home.mkdir(parents=True, exist_ok=True)
+            config.private_dir(settings.home, "LOCALCLOUD_HOME")
             with open(settings.logfile, "ab") as log:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "localcloud", "serve"],
@@ -108,9 +124,8 @@ def up(settings: Settings, env_file: Path | None) -> int:
                 )
             time.sleep(0.5)
     text = env_text(settings)
-    settings.envfile.write_text(text)
-    if env_file:
-        env_file.write_text(text)
+    for path in [settings.envfile] + ([env_file] if env_file else []):
+        write_private(path, text)
     sys.stdout.write(text)
     return 0
 
@@ -160,9 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser = sub.add_parser("serve", help="run in the foreground, logging to stderr")
     serve_parser.add_argument("--api-only", action="store_true", help="the API without machines")
     args = parser.parse_args(argv)
-    settings = config.load()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        settings = config.load()
         if args.command == "up":
             return up(settings, args.env_file)
         if args.command == "down":
@@ -174,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.api_only:
             check_host()
-        settings.home.mkdir(parents=True, exist_ok=True)
+        config.private_dir(settings.home, "LOCALCLOUD_HOME")
         from localcloud.server import serve
 
         serve(settings, with_machines=not args.api_only)

@@ -9,7 +9,6 @@ that follows a start waits for the boot; work for different instances runs in pa
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import ipaddress
 import itertools
@@ -22,9 +21,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from localcloud.config import PUBLIC_POOL, Settings
+from localcloud.config import IMDS_ADDRESS, PUBLIC_POOL, RESOLVER_ADDRESS, SERVICES_ADDRESS, Settings
 from localcloud.errors import LocalCloudError
-from localcloud.host import disks, machines, network
+from localcloud.host import disks, guestnet, imds, machines, network
+from localcloud.metadata import InstanceMetadata, user_data
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,12 @@ class LocalCloud:
         self.bound: dict[str, set[str]] = {}
         self.network_lock = threading.Lock()
         self.base_rootfs: Path | None = None
+        # What answers inside each running machine's namespace (metadata, resolver, API).
+        self.guest_services: dict[str, list[guestnet.Service]] = {}
+        # Makes the server of the local cloud's API on a socket inside a namespace (set by the
+        # process that serves the API; without it machines get no API endpoint).
+        self.serve_api: Callable[[Any], Any] | None = None
+        self.resolvers = guestnet.host_resolvers()
         self.lock = threading.RLock()
         self.pending: set[Future] = set()
         self.closing = False
@@ -308,6 +314,7 @@ class LocalCloud:
         prefix = ipaddress.ip_network(subnet.cidr_block).prefixlen
         # sync_network leaves this machine alone until it runs, so no lock is held here.
         namespace = network.create(instance.id, instance.private_ip, prefix)
+        self.start_guest_services(instance, namespace)
         self.bound[instance.id] = public_addresses(instance)
         network.set_public_addresses(instance.id, self.bound[instance.id])
         self.ingress[instance.id] = network.ingress_ruleset(ingress_rules(instance))
@@ -318,8 +325,32 @@ class LocalCloud:
             "public_keys": public_keys(instance),
             "instance_type": instance.instance_type,
             "region": backend.region_name,
+            "first_boot_seconds": self.settings.first_boot_seconds,
         }
         machine.boot(tree, namespace, meta, user_data(instance), devices)
+
+    def start_guest_services(self, instance: Any, namespace: str) -> None:
+        """The metadata service, the resolver and the API endpoint inside the machine's namespace."""
+        self.stop_guest_services(instance.id)
+        services: list[guestnet.Service] = [
+            guestnet.HttpService(
+                namespace,
+                str(IMDS_ADDRESS),
+                80,
+                guestnet.handler_server(imds.Handler, (InstanceMetadata(instance), imds.Tokens())),
+            ),
+            guestnet.Resolver(namespace, str(RESOLVER_ADDRESS), self.resolvers),
+        ]
+        if self.serve_api is not None:
+            services.append(guestnet.HttpService(namespace, str(SERVICES_ADDRESS), 80, self.serve_api))
+        self.guest_services[instance.id] = services
+
+    def stop_guest_services(self, instance_id: str) -> None:
+        for service in self.guest_services.pop(instance_id, []):
+            try:
+                service.stop()
+            except Exception:
+                log.exception("could not stop a guest service of %s", instance_id)
 
     def hot_attach(self, instance: Any, volume: Any, device_name: str) -> None:
         machine = self.machines.get(instance.id)
@@ -341,7 +372,7 @@ class LocalCloud:
     def finish_termination(self, instance: Any) -> None:
         """After the power-off and the volume deletions: forget the machine."""
         machine = self.machines.pop(instance.id, None)
-        if machine is not None:
+        if machine is not None and not machine.root.is_mount():
             shutil.rmtree(machine.workdir, ignore_errors=True)
         set_state(instance, "terminated")
 
@@ -385,6 +416,7 @@ class LocalCloud:
         """Delete a machine's namespace and routes (once it is off), and what was recorded about them."""
         self.bound.pop(instance_id, None)
         self.ingress.pop(instance_id, None)
+        self.stop_guest_services(instance_id)
         network.destroy(instance_id)
 
     # ---- shutting down ----------------------------------------------------------------------
@@ -394,6 +426,7 @@ class LocalCloud:
         self.closing = True
         for instance_id, machine in list(self.machines.items()):
             machine.poweroff(timeout=30)
+            self.stop_guest_services(instance_id)
             network.destroy(instance_id)
         for executor in list(self.queues.values()):
             executor.shutdown(wait=False, cancel_futures=True)
@@ -475,17 +508,6 @@ def public_keys(instance: Any) -> list[str]:
         return []
     pair = instance.ec2_backend.key_pairs.get(instance.key_name)
     return [pair.public_key.strip()] if pair is not None else []
-
-
-def user_data(instance: Any) -> bytes | None:
-    """The instance's user data, decoded."""
-    data = instance.user_data
-    if not data:
-        return None
-    if isinstance(data, list):
-        data = data[0]
-    raw = data.as_bytes() if hasattr(data, "as_bytes") else str(data).encode()
-    return base64.b64decode(raw)
 
 
 def instance_store_sizes(instance_type: str) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ import threading
 from typing import Any
 
 from localcloud import api
-from localcloud.config import Settings
+from localcloud.config import Settings, write_credentials
 from localcloud.controller import LocalCloud
 from localcloud.errors import LocalCloudError
 from localcloud.host import baseimage, disks, network
@@ -45,19 +46,40 @@ def check_port_free(port: int) -> None:
 class LocalCloudApp:
     """moto's WSGI application, plus the local cloud's own status endpoints under /_localcloud/."""
 
-    def __init__(self, cloud: LocalCloud, moto_app: Any):
+    def __init__(self, cloud: LocalCloud, moto_app: Any, admin_secret: str = ""):
         self.cloud = cloud
         self.moto_app = moto_app
+        # With a secret, every request must be signed, and the local cloud's own endpoints
+        # answer only its holder.
+        self.admin_secret = admin_secret
 
     def __call__(self, environ: dict, start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
         if path == "/_localcloud/health":
             return self.reply(start_response, {"status": "ok", "base_image": str(self.cloud.base_rootfs)})
+        private = path.startswith(("/_localcloud/", "/moto-api"))
+        if private and self.admin_secret and environ.get("HTTP_AUTHORIZATION") != f"Bearer {self.admin_secret}":
+            return self.error(start_response, "403 Forbidden", "AccessDenied", "This endpoint is the local cloud's own")
         if path == "/_localcloud/status":
-            return self.reply(start_response, {"instances": self.cloud.status(), "disks": self.cloud.store.usage()})
+            settings = self.cloud.settings
+            return self.reply(
+                start_response,
+                {
+                    "instances": self.cloud.status(),
+                    "disks": self.cloud.store.usage(),
+                    "settings": {"first_boot_seconds": settings.first_boot_seconds, "quotas": settings.quotas},
+                },
+            )
         if path == "/_localcloud/idle":
             self.cloud.idle()
             return self.reply(start_response, {"status": "idle"})
+        if self.admin_secret and not signed(environ):
+            return self.error(
+                start_response,
+                "403 Forbidden",
+                "MissingAuthenticationToken",
+                "Request is missing Authentication Token: sign it with the keys `localcloud up` printed",
+            )
         region = signed_region(environ.get("HTTP_AUTHORIZATION", ""))
         if region and region not in known_regions():
             return self.unknown_region(start_response, region)
@@ -76,11 +98,16 @@ class LocalCloudApp:
             f"There is no region {region!r} (on AWS the endpoint ec2.{region}.amazonaws.com does not exist): "
             "check the region name"
         )
+        return LocalCloudApp.error(start_response, "400 Bad Request", "UnknownRegion", message)
+
+    @staticmethod
+    def error(start_response: Any, status: str, code: str, message: str) -> list[bytes]:
+        """An error in EC2's XML form."""
         body = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>UnknownRegion</Code>'
-            f"<Message>{message}</Message></Error></Errors><RequestID>localcloud</RequestID></Response>"
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
+            f"<Message>{html.escape(message)}</Message></Error></Errors><RequestID>localcloud</RequestID></Response>"
         ).encode()
-        start_response("400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+        start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
         return [body]
 
     @staticmethod
@@ -88,6 +115,13 @@ class LocalCloudApp:
         body = json.dumps(payload, indent=2, default=str).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
+
+
+def signed(environ: dict) -> bool:
+    """Whether a request carries a SigV4 signature (in its headers, or in its query for a presigned URL)."""
+    return environ.get("HTTP_AUTHORIZATION", "").startswith("AWS4-HMAC-SHA256 ") or "X-Amz-Signature=" in environ.get(
+        "QUERY_STRING", ""
+    )
 
 
 def signed_region(authorization: str) -> str | None:
@@ -112,6 +146,11 @@ def serve(settings: Settings, with_machines: bool = True, ready: threading.Event
     """Run the API and the machines until SIGTERM or SIGINT; then power everything off."""
     for key, value in MOTO_SETTINGS.items():
         os.environ.setdefault(key, value)
+    unknown = sorted(set(settings.quotas) - set(api.quotas.DEFAULTS))
+    if unknown:
+        raise LocalCloudError(
+            f"LOCALCLOUD_QUOTAS names unknown quotas {', '.join(unknown)}; known: {', '.join(api.quotas.DEFAULTS)}"
+        )
     check_port_free(settings.port)
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
@@ -136,8 +175,21 @@ def serve(settings: Settings, with_machines: bool = True, ready: threading.Event
     if base_rootfs is not None:
         for region in sorted(known_regions() - {"aws-global"}):
             api.images.register_base_image(region, base_rootfs)
-    app = LocalCloudApp(cloud, DomainDispatcherApplication(create_backend_app))
+    admin_secret = ""
+    if with_machines:
+        # New keys at every start, for root's eyes only; from now on nothing unsigned is answered.
+        access_key, admin_secret = api.accounts.admin_keys()
+        write_credentials(settings, access_key, admin_secret)
+        api.accounts.require_signatures()
+    app = LocalCloudApp(cloud, DomainDispatcherApplication(create_backend_app), admin_secret)
     server = make_server("127.0.0.1", settings.port, app, threaded=True, request_handler=MotoRequestHandler)
+
+    def serve_api_on(sock: socket.socket) -> Any:
+        """The same API for a machine, on a socket inside its namespace (a VPC endpoint)."""
+        host, port = sock.getsockname()
+        return make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler, fd=sock.fileno())
+
+    cloud.serve_api = serve_api_on
 
     def stop(signum: int, _frame: Any) -> None:
         log.info("signal %s: shutting down", signum)

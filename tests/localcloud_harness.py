@@ -7,15 +7,15 @@ unique to the test, and terminates what it launched.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,8 +88,7 @@ class Cloud:
 
     def idle(self) -> None:
         """Wait until the local cloud has finished all queued machine and disk work."""
-        with urllib.request.urlopen(f"{self.settings.endpoint}/_localcloud/idle", timeout=600) as reply:
-            json.load(reply)
+        cli.api_get(self.settings, "idle", timeout=600)
 
     def base_image(self, ec2: Any | None = None) -> dict:
         ec2 = ec2 or self.client()
@@ -215,13 +214,85 @@ def serve_on_loopback(address: str, key: Path, port: int = 8887, program: str | 
     )
 
 
+LISTENER = (
+    "import socket,sys\nserver=socket.socket();server.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+    "server.bind((sys.argv[1],int(sys.argv[2])));server.listen()\n"
+    "while True:\n c,_=server.accept();c.sendall(b'hello\\n');c.close()"
+)
+
+
+@contextlib.contextmanager
+def listening_host(name: str, address: str, ports: tuple[int, ...]) -> Iterator[str]:
+    """A host of the test's own: a namespace holding `address`, routed from this host by a /32 only
+    (no wider route, so nothing else changes its way), answering "hello" on each port."""
+    host_end = f"{name[:11]}h"
+    # The host end's own address (a /32 too) is the source of what this host sends there, NAT included.
+    octets = address.split(".")
+    host_address = ".".join([*octets[:3], "1" if octets[3] != "1" else "254"])
+    commands = [
+        ["ip", "netns", "add", name],
+        ["ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", name],
+        ["ip", "addr", "add", f"{host_address}/32", "dev", host_end],
+        ["ip", "link", "set", host_end, "up"],
+        ["ip", "route", "add", f"{address}/32", "dev", host_end],
+        ["ip", "netns", "exec", name, "ip", "addr", "add", f"{address}/32", "dev", "eth0"],
+        ["ip", "netns", "exec", name, "ip", "link", "set", "eth0", "up"],
+        ["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"],
+        ["ip", "netns", "exec", name, "ip", "route", "add", "default", "dev", "eth0"],
+    ]
+    subprocess.run(["ip", "link", "del", host_end], capture_output=True)
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    listeners = []
+    try:
+        for command in commands:
+            subprocess.run(command, check=True, capture_output=True)
+        for port in ports:
+            listeners.append(
+                subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c", LISTENER, address, str(port)])
+            )
+        for port in ports:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    with socket.create_connection((address, port), timeout=1):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+        yield address
+    finally:
+        for listener in listeners:
+            listener.kill()
+            listener.wait()
+        subprocess.run(["ip", "link", "del", host_end], capture_output=True)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def can_connect(address: str, key: Path, target: str, port: int) -> str:
+    """What a machine gets when it opens a TCP connection to target:port (the greeting, or the error)."""
+    probe = f"timeout 5 bash -c 'exec 3<>/dev/tcp/{target}/{port} && head -c 6 <&3' 2>&1; echo \" rc=$?\""
+    return ssh(address, key, probe, check=False).stdout
+
+
+def cloud_environment() -> dict[str, str]:
+    """The environment of a local cloud started for tests: a first boot holds the package lock 10 s
+    (60 s by default, as on a fresh cloud image) unless the caller says otherwise."""
+    return dict(os.environ, LOCALCLOUD_FIRST_BOOT_SECONDS=os.environ.get("LOCALCLOUD_FIRST_BOOT_SECONDS", "10"))
+
+
 def start_session_cloud(tmp: Path) -> tuple[Cloud, bool]:
     """Reuse the running local cloud or start one; returns it and whether this session started it."""
     settings = config.load()
     started = False
     if cli.health(settings) is None:
         result = subprocess.run(
-            [sys.executable, "-m", "localcloud", "up"], cwd=REPO, capture_output=True, text=True, check=False
+            [sys.executable, "-m", "localcloud", "up"],
+            cwd=REPO,
+            env=cloud_environment(),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode:
             pytest.fail(f"localcloud up failed: {result.stderr}")

@@ -8,10 +8,10 @@ touches the host itself.
 
 from __future__ import annotations
 
-from localcloud.api import addresses, images, instances, patching, volumes
+from localcloud.api import accounts, addresses, images, instances, patching, quotas, volumes
 from localcloud.controller import LocalCloud
 
-FAMILIES = (addresses, instances, images, volumes)
+FAMILIES = (accounts, addresses, quotas, instances, images, volumes)
 
 
 def install(cloud: LocalCloud) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from localcloud.api.addresses import keep_elastic_addresses
 from localcloud.api.patching import REQUEST, controller, ec2_error, flag, original, replace
+from localcloud.api.quotas import check_vcpus
 
 
 def install() -> None:
@@ -41,6 +42,7 @@ def instance_start(self: Any) -> Any:
         )
     if self.state in ("running", "pending"):
         return copy.copy(self._state)
+    check_vcpus(self.ec2_backend, self.instance_type, 1, leaving_out=self)
     previous = original("Instance", "start")(self)
     keep_elastic_addresses(self)
     controller().instance_starting(self)
@@ -153,6 +155,7 @@ def backend_run_instances(
     if not images or images[0].id != image_id:
         raise ec2_error("InvalidAMIID.NotFound", f"The image id '[{image_id}]' does not exist")
     image = images[0]
+    check_vcpus(self, kwargs.get("instance_type") or "m1.small", count)
     requested = getattr(REQUEST, "mappings", None) or []
     kwargs.pop("block_device_mappings", None)
     mappings, foreign = merged_block_devices(image, requested, self.account_id)

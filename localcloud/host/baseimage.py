@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from localcloud.config import Settings
+from localcloud.config import Settings, private_dir
 from localcloud.errors import LocalCloudError
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ def image_dir(settings: Settings) -> Path:
 
 def rootfs(settings: Settings) -> Path:
     """The cached base image's root filesystem, built if it is not there yet."""
+    private_dir(settings.cache, "LOCALCLOUD_CACHE (the image cache)")
     target = image_dir(settings)
     if (target / "complete").exists():
         return target / "rootfs"
@@ -163,15 +164,27 @@ def customise(tree: Path, settings: Settings) -> None:
     chroot(tree, "update-ca-certificates")
     shutil.copy2(GUEST / "localcloud-agent", tree / "usr/local/sbin/localcloud-agent")
     (tree / "usr/local/sbin/localcloud-agent").chmod(0o755)
+    # cloud-init's command line, so that `cloud-init status --wait` works as on a cloud image.
+    shutil.copy2(GUEST / "cloud-init", tree / "usr/bin/cloud-init")
+    (tree / "usr/bin/cloud-init").chmod(0o755)
     units = tree / "etc/systemd/system"
     for unit, wanted_by in (
         ("localcloud-init.service", "sysinit.target"),
         ("localcloud-user-data.service", "multi-user.target"),
+        ("localcloud-first-boot.service", "multi-user.target"),
     ):
         shutil.copy2(GUEST / unit, units / unit)
         wants = units / f"{wanted_by}.wants"
         wants.mkdir(exist_ok=True)
         (wants / unit).symlink_to(f"/etc/systemd/system/{unit}")
+    # DNS from the VPC resolver, and the SDK pointed at the local cloud's API endpoint: for
+    # services (systemd's default environment) and for logins and sudo (pam_env's /etc/environment).
+    shutil.copy2(GUEST / "resolv.conf", tree / "etc/resolv.conf")
+    (tree / "etc/systemd/system.conf.d").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(GUEST / "aws-endpoint.conf", tree / "etc/systemd/system.conf.d/50-localcloud-aws-endpoint.conf")
+    endpoint = (GUEST / "aws-endpoint.conf").read_text().split("DefaultEnvironment=", 1)[1].strip()
+    with open(tree / "etc/environment", "a") as environment:
+        environment.write(endpoint + "\n")
     (tree / "etc/localcloud").mkdir(exist_ok=True)
     (tree / "etc/localcloud/agent.json").write_text(json.dumps(AGENT_CONFIG, indent=2) + "\n")
     # Each instance gets its own machine ID and host keys at first boot.

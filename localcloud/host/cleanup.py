@@ -62,9 +62,9 @@ def leftovers(settings: Settings) -> dict[str, list[str]]:
             if pid and process_is(pid, "systemd-nspawn"):
                 machines.append(f"{pidfile.parent.name} (pid {pid})")
     rules = [
-        table
-        for table in ("filter", "nat")
-        if network.iptables("-S", network.CHAIN, table=table, check=False).returncode == 0
+        f"{table}/{chain}"
+        for table, chain in (("filter", network.CHAIN), ("filter", network.INPUT_CHAIN), ("nat", network.CHAIN))
+        if network.iptables("-S", chain, table=table, check=False).returncode == 0
     ]
     api = []
     pid = read_pid(settings.pidfile)
@@ -72,6 +72,7 @@ def leftovers(settings: Settings) -> dict[str, list[str]]:
         api.append(f"api (pid {pid})")
     return {
         "processes": api + machines,
+        "mounts": disks.mounts_under(settings.machines) if settings.machines.exists() else [],
         "namespaces": namespaces,
         "links": links,
         "loop_devices": disks.loops_under(settings.home) if settings.home.exists() else [],
@@ -96,12 +97,19 @@ def down(settings: Settings) -> dict[str, list[str]]:
     previous = settings.home / "ip_forward"
     if previous.exists():
         network.restore_forwarding(previous.read_text().strip())
-    shutil.rmtree(settings.machines, ignore_errors=True)
+    # A machine's root is mounted inside its directory while it runs: never delete through a mount.
+    if settings.machines.exists():
+        for point in sorted(disks.mounts_under(settings.machines), reverse=True):
+            disks.unmount(Path(point))
+        if disks.mounts_under(settings.machines):
+            log.warning("%s still holds mounts; it is left in place", settings.machines)
+        else:
+            shutil.rmtree(settings.machines, ignore_errors=True)
     # The store's file system goes as a whole; a plain-directory store is emptied.
     disks.unmount_store(settings.store, settings.store_image)
     if settings.store.is_dir() and not settings.store.is_mount():
         for directory in settings.store.iterdir():
             disks.remove(directory)
-    for path in (settings.pidfile, settings.envfile, previous):
+    for path in (settings.pidfile, settings.envfile, settings.credentials, previous):
         path.unlink(missing_ok=True)
     return leftovers(settings)

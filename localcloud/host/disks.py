@@ -228,8 +228,9 @@ def mount_store(store: Path, image: Path) -> bool:
     free = shutil.disk_usage(image.parent).free
     with open(image, "wb") as handle:
         handle.truncate(max(int(free * 0.8), 2 * 1024**3))
-    # mount's loop option sets autoclear: the loop device goes away with the unmount.
-    for argv in ([mkfs, "-q", "-f", str(image)], ["mount", "-o", "loop", str(image), str(store)]):
+    # mount's loop option sets autoclear: the loop device goes away with the unmount. Nothing on the
+    # store is a device or runs setuid from here; a machine's root gets a mount of its own (root_mount).
+    for argv in ([mkfs, "-q", "-f", str(image)], ["mount", "-o", "loop,nosuid,nodev", str(image), str(store)]):
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode:
             log.warning(
@@ -257,6 +258,37 @@ def unmount_store(store: Path, image: Path) -> None:
         for line in found.stdout.splitlines():
             detach_loop(line.split(":", 1)[0])
     image.unlink(missing_ok=True)
+
+
+def mount_root(tree: Path, target: Path) -> None:
+    """Mount a machine's root tree at target for as long as it runs, with setuid allowed (sudo inside
+    the machine needs it) but still no devices; the store itself stays nosuid,nodev."""
+    target.mkdir(mode=0o700, exist_ok=True)
+    unmount(target)
+    for argv in (
+        ["mount", "--bind", str(tree), str(target)],
+        ["mount", "-o", "remount,bind,suid,nodev", str(target)],
+    ):
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if result.returncode:
+            unmount(target)
+            raise LocalCloudError(f"could not mount the root of a machine at {target}: {result.stderr.strip()}")
+
+
+def unmount(target: Path) -> None:
+    """Unmount whatever is mounted at target (nothing is fine)."""
+    while target.is_mount():
+        if subprocess.run(["umount", str(target)], capture_output=True, check=False).returncode:
+            subprocess.run(["umount", "--lazy", str(target)], capture_output=True, check=False)
+            return
+
+
+def mounts_under(directory: Path) -> list[str]:
+    """Mount points inside a directory (machines' roots left by a crash)."""
+    prefix = str(directory.resolve()) + "/"
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1] for line in mounts]
+    return [point for point in points if point.startswith(prefix)]
 
 
 def attach_loop(image: Path) -> str:

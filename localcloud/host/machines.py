@@ -120,6 +120,11 @@ class Machine:
         return pids[0] if pids else None
 
     @property
+    def root(self) -> Path:
+        """Where the machine's root tree is mounted while it runs (setuid allowed, unlike the store)."""
+        return self.workdir / "root"
+
+    @property
     def meta_dir(self) -> Path:
         return self.workdir / "meta"
 
@@ -136,8 +141,13 @@ class Machine:
             if self.running:
                 return
             self.devices = devices
-            for device in devices:
-                device.loop = disks.attach_loop(device.image)
+            try:
+                for device in devices:
+                    device.loop = disks.attach_loop(device.image)
+                disks.mount_root(root, self.root)
+            except LocalCloudError:
+                self.release_devices()
+                raise
             self.meta = meta
             self.write_metadata()
             user_data_file = self.meta_dir / "user-data"
@@ -151,10 +161,10 @@ class Machine:
                 "--register=no",
                 "--keep-unit",
                 "--boot",
-                f"--directory={root}",
+                f"--directory={self.root}",
                 f"--machine={self.instance_id}",
                 f"--network-namespace-path=/run/netns/{namespace}",
-                "--resolv-conf=copy-host",
+                "--resolv-conf=off",
                 "--link-journal=no",
                 "--console=read-only",
                 f"--bind-ro={self.meta_dir}:/run/localcloud-meta",
@@ -175,6 +185,7 @@ class Machine:
             while self.init_pid() is None:
                 if not self.running or time.monotonic() > deadline:
                     self.kill()
+                    self.release_devices()
                     raise LocalCloudError(
                         f"machine {self.instance_id} did not start; see {self.console}:\n"
                         + "\n".join(self.console.read_text(errors="replace").splitlines()[-10:])
@@ -202,11 +213,12 @@ class Machine:
         self.on_exit(self.instance_id, how)
 
     def release_devices(self) -> None:
-        """Detach the loop devices of a machine that no longer runs."""
+        """Detach the loop devices of a machine that no longer runs, and unmount its root."""
         for device in self.devices:
             if device.loop:
                 disks.detach_loop(device.loop)
                 device.loop = None
+        disks.unmount(self.root)
 
     def poweroff(self, timeout: float = STOP_TIMEOUT) -> None:
         """Shut the container down in order (as a stop does), killing it if it hangs."""
@@ -223,7 +235,7 @@ class Machine:
             self.kill()
         # The monitor thread releases the devices; wait for it so callers see a clean state.
         deadline = time.monotonic() + 10
-        while any(d.loop for d in self.devices) and time.monotonic() < deadline:
+        while (any(d.loop for d in self.devices) or self.root.is_mount()) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def kill(self) -> None:

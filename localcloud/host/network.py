@@ -8,8 +8,13 @@ reaches a machine's SSH only on addresses inside namespaces the local cloud made
 and the default VPC range carry `unreachable` routes on the host, so an address that is not in
 use (a stopped machine's, say) is never sent towards the uplink.
 
-Machines reach the outside only through NAT, and only on the ports package registries use (HTTP,
-HTTPS and DNS); everything else they send off the host is rejected.
+Machines reach the outside only through NAT, only on the ports package registries use (HTTP and
+HTTPS), and never to this host's own addresses and networks, loopback, private (RFC 1918),
+link-local (another cloud's metadata service included), carrier-grade NAT, multicast or reserved
+ranges (config.FORBIDDEN_DESTINATIONS); everything else they send off the host is rejected. They
+do not reach the host itself at all: what they need from the local cloud (the metadata service,
+the DNS resolver, the API) answers inside their own namespace (localcloud.host.guestnet). Their
+IPv6 is off.
 
 Inbound, each namespace enforces its instance's security groups as EC2 does: a new connection is
 accepted only when an ingress rule of one of the instance's groups allows its protocol, port and
@@ -25,14 +30,25 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from localcloud.config import GATEWAY, PRIVATE_GUARD, PUBLIC_POOL
+from localcloud.config import (
+    EGRESS_TCP_PORTS,
+    FORBIDDEN_DESTINATIONS,
+    GATEWAY,
+    IMDS_ADDRESS,
+    PRIVATE_GUARD,
+    PUBLIC_POOL,
+    RESOLVER_ADDRESS,
+    SERVICES_ADDRESS,
+)
 from localcloud.errors import LocalCloudError
 
 NETNS_PREFIX = "lcloud-"
 VETH_PREFIX = "lcv"
 CHAIN = "LOCALCLOUD"
+INPUT_CHAIN = "LOCALCLOUD-IN"
 MARK = "0x1c0/0xfff"
-EGRESS_TCP_PORTS = "53,80,443"
+# Addresses every machine's namespace holds on its loopback, for the services served inside it.
+GUEST_SERVICE_ADDRESSES = (IMDS_ADDRESS, RESOLVER_ADDRESS, SERVICES_ADDRESS)
 
 
 def run(
@@ -67,52 +83,102 @@ def iptables(*rule: str, table: str = "filter", check: bool = True) -> subproces
     return run("iptables", "-w", "-t", table, *rule, check=check)
 
 
+def host_networks() -> list[ipaddress.IPv4Network]:
+    """This host's own IPv4 addresses (as /32) and the networks they are on, machines' links aside."""
+    found: list[ipaddress.IPv4Network] = []
+    for line in run("ip", "-o", "-4", "addr", "show", check=False).stdout.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[1].startswith(VETH_PREFIX):
+            continue
+        interface = ipaddress.ip_interface(fields[3])
+        for network in (ipaddress.ip_network(f"{interface.ip}/32"), interface.network):
+            if network not in found:
+                found.append(network)
+    return found
+
+
+def forbidden_destinations() -> list[ipaddress.IPv4Network]:
+    """Everything machines may not send to: the fixed ranges and this host's own networks."""
+    found = list(FORBIDDEN_DESTINATIONS)
+    for network in sorted(host_networks(), key=lambda n: n.prefixlen):
+        if not any(network.subnet_of(wide) for wide in found):
+            found.append(network)
+    return found
+
+
+def forward_rules() -> list[tuple[str, ...]]:
+    """The FORWARD rules of the local cloud's chain, in order."""
+    veths = VETH_PREFIX + "+"
+    rules: list[tuple[str, ...]] = [
+        ("-o", veths, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"),
+        # Machine to machine (public addresses, or private ones in the VPC), subject to their groups.
+        ("-i", veths, "-o", veths, "-j", "ACCEPT"),
+        ("-o", veths, "-j", "DROP"),
+    ]
+    rules += [
+        ("-i", veths, "-d", str(network), "-j", "REJECT", "--reject-with", "icmp-admin-prohibited")
+        for network in forbidden_destinations()
+    ]
+    ports = ",".join(str(port) for port in EGRESS_TCP_PORTS)
+    rules += [
+        ("-i", veths, "-p", "tcp", "-m", "multiport", "--dports", ports, "-j", "MARK", "--set-xmark", MARK),
+        ("-i", veths, "-m", "mark", "--mark", MARK, "-j", "ACCEPT"),
+        ("-i", veths, "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"),
+    ]
+    return rules
+
+
+def input_rules() -> list[tuple[str, ...]]:
+    """The INPUT rules: machines reach nothing on the host (replies to the host's own connections pass)."""
+    veths = VETH_PREFIX + "+"
+    return [
+        ("-i", veths, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"),
+        ("-i", veths, "-j", "DROP"),
+    ]
+
+
 def setup_host() -> str:
-    """Enable forwarding, add the NAT and filter chains and the guard routes. Returns the old ip_forward."""
+    """Enable forwarding, add the filter, input and NAT chains and the guard routes. Returns the old ip_forward."""
     forward = Path("/proc/sys/net/ipv4/ip_forward")
     previous = forward.read_text().strip()
-    forward.write_text("1\n")
     teardown_rules()
     iptables("-N", CHAIN)
-    iptables("-I", "FORWARD", "1", "-j", CHAIN)
-    for rule in (
-        ("-o", VETH_PREFIX + "+", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"),
-        ("-i", VETH_PREFIX + "+", "-o", VETH_PREFIX + "+", "-j", "ACCEPT"),
-        ("-o", VETH_PREFIX + "+", "-j", "DROP"),
-        (
-            "-i",
-            VETH_PREFIX + "+",
-            "-p",
-            "tcp",
-            "-m",
-            "multiport",
-            "--dports",
-            EGRESS_TCP_PORTS,
-            "-j",
-            "MARK",
-            "--set-xmark",
-            MARK,
-        ),
-        ("-i", VETH_PREFIX + "+", "-p", "udp", "--dport", "53", "-j", "MARK", "--set-xmark", MARK),
-        ("-i", VETH_PREFIX + "+", "-m", "mark", "--mark", MARK, "-j", "ACCEPT"),
-        ("-i", VETH_PREFIX + "+", "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"),
-    ):
+    for rule in forward_rules():
         iptables("-A", CHAIN, *rule)
+    iptables("-I", "FORWARD", "1", "-j", CHAIN)
+    iptables("-N", INPUT_CHAIN)
+    for rule in input_rules():
+        iptables("-A", INPUT_CHAIN, *rule)
+    iptables("-I", "INPUT", "1", "-j", INPUT_CHAIN)
     iptables("-N", CHAIN, table="nat")
     iptables("-I", "POSTROUTING", "1", "-j", CHAIN, table="nat")
     iptables("-A", CHAIN, "-m", "mark", "--mark", MARK, "-j", "MASQUERADE", table="nat")
     for guard in (PUBLIC_POOL, PRIVATE_GUARD):
         run("ip", "route", "replace", "unreachable", str(guard))
+    forward.write_text("1\n")
     return previous
+
+
+def rules_in_force() -> dict[str, list[str]]:
+    """The local cloud's rules as iptables lists them now (filter, input and nat chains)."""
+    return {
+        "forward": iptables("-S", CHAIN, check=False).stdout.splitlines(),
+        "input": iptables("-S", INPUT_CHAIN, check=False).stdout.splitlines(),
+        "nat": iptables("-S", CHAIN, table="nat", check=False).stdout.splitlines(),
+    }
 
 
 def teardown_rules() -> None:
     """Remove the local cloud's chains and guard routes (absent ones are fine)."""
-    for table, hook in (("filter", "FORWARD"), ("nat", "POSTROUTING")):
-        while iptables("-D", hook, "-j", CHAIN, table=table, check=False).returncode == 0:
+    for table, hook, chain in (
+        ("filter", "FORWARD", CHAIN),
+        ("filter", "INPUT", INPUT_CHAIN),
+        ("nat", "POSTROUTING", CHAIN),
+    ):
+        while iptables("-D", hook, "-j", chain, table=table, check=False).returncode == 0:
             pass
-        iptables("-F", CHAIN, table=table, check=False)
-        iptables("-X", CHAIN, table=table, check=False)
+        iptables("-F", chain, table=table, check=False)
+        iptables("-X", chain, table=table, check=False)
     for guard in (PUBLIC_POOL, PRIVATE_GUARD):
         run("ip", "route", "del", "unreachable", str(guard), check=False)
 
@@ -129,11 +195,23 @@ def create(instance_id: str, private_ip: str, prefix_len: int) -> str:
     destroy(instance_id)
     mtu = str(uplink_mtu())
     run("ip", "netns", "add", namespace)
+    # IPv6 off inside, before any interface comes up: no link-local address to reach anything with.
+    run(
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv6.conf.all.disable_ipv6=1",
+        "net.ipv6.conf.default.disable_ipv6=1",
+        namespace=namespace,
+    )
     run("ip", "link", "add", veth, "mtu", mtu, "type", "veth", "peer", "name", "eth0", "mtu", mtu, "netns", namespace)
+    Path(f"/proc/sys/net/ipv6/conf/{veth}/disable_ipv6").write_text("1\n")
     run("ip", "addr", "add", f"{GATEWAY}/32", "dev", veth)
     run("ip", "link", "set", veth, "up")
     run("ip", "route", "replace", f"{private_ip}/32", "dev", veth)
     run("ip", "link", "set", "lo", "up", namespace=namespace)
+    for address in GUEST_SERVICE_ADDRESSES:
+        run("ip", "addr", "add", f"{address}/32", "dev", "lo", namespace=namespace)
     run("ip", "addr", "add", f"{private_ip}/{prefix_len}", "dev", "eth0", namespace=namespace)
     run("ip", "link", "set", "eth0", "up", namespace=namespace)
     run("ip", "route", "add", str(GATEWAY), "dev", "eth0", "scope", "link", namespace=namespace)

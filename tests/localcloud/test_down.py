@@ -48,15 +48,24 @@ def busy_cloud(cloud: Cloud) -> list[str]:
     cloud.idle()
     found = cleanup.leftovers(cloud.settings)
     assert len(found["processes"]) == 3 and len(found["namespaces"]) == 2 and len(found["links"]) == 2
+    assert len(found["mounts"]) == 2, "each running machine's root is mounted in its directory"
     # The volume, the instance-store disk, and the btrfs store's own file system when there is one.
     store = 1 if cloud.settings.store.is_mount() else 0
-    assert len(found["loop_devices"]) == 2 + store and found["iptables_chains"] == ["filter", "nat"]
+    assert len(found["loop_devices"]) == 2 + store
+    assert found["iptables_chains"] == ["filter/LOCALCLOUD", "filter/LOCALCLOUD-IN", "nat/LOCALCLOUD"]
     return [first["InstanceId"], second["InstanceId"]]
 
 
 def nothing_left(settings: config.Settings, forward_before: str) -> None:
     left = cleanup.leftovers(settings)
-    assert left == {"processes": [], "namespaces": [], "links": [], "loop_devices": [], "iptables_chains": []}
+    assert left == {
+        "processes": [],
+        "mounts": [],
+        "namespaces": [],
+        "links": [],
+        "loop_devices": [],
+        "iptables_chains": [],
+    }
     routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
     assert "198.51.100." not in routes and "lcv" not in routes
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == forward_before

@@ -292,3 +292,18 @@ def test_the_base_image_is_imported_into_the_store_once_for_every_region(cloud: 
     root = cloud.settings.volumes / instance["BlockDeviceMappings"][0]["Ebs"]["VolumeId"] / "root"
     assert disks.is_subvolume(root), "the other region's root volume is a btrfs snapshot too"
     assert trees() == before, "another region's base image was imported again"
+
+
+def test_the_store_is_nosuid_and_only_root_enters_the_state(cloud: Cloud) -> None:
+    """Files a machine's root leaves on its disk are never setuid or devices on the host, and no
+    other user of the host can reach them; inside the machine, setuid (sudo) still works."""
+    home, store = cloud.settings.home, cloud.settings.store
+    assert home.stat().st_mode & 0o777 == 0o700
+    if store.is_mount():
+        options = next(line.split()[3] for line in open("/proc/self/mounts") if line.split()[1] == str(store))
+        assert {"nosuid", "nodev"} <= set(options.split(",")), options
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    instance = cloud.launch(ec2, key_name=key_name)
+    wait_ssh(instance["PublicIpAddress"], key)
+    assert ssh(instance["PublicIpAddress"], key, "sudo -n id -u").stdout.strip() == "0"

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import subprocess
+import urllib.parse
 from collections.abc import Iterator
 
 import pytest
 
-from localcloud.config import PUBLIC_POOL
+from localcloud.config import GATEWAY, PUBLIC_POOL
 from localcloud.host import network
-from tests.localcloud_harness import Cloud, serve_on_loopback, ssh, wait_ssh
+from tests.localcloud_harness import Cloud, can_connect, listening_host, serve_on_loopback, ssh, wait_ssh
 
 OUTSIDE = "203.0.113.77"
+TTL = "X-aws-ec2-metadata-token-ttl-seconds"
 
 
 def route_of(address: str) -> str:
@@ -51,45 +54,8 @@ def test_machines_reach_the_package_registries_and_trust_the_hosts_cas(cloud: Cl
 @pytest.fixture
 def outside_host() -> Iterator[str]:
     """A host outside the local cloud, in a namespace this test makes: listens on 443 and 2222."""
-    name, host_end = "lctest-outside", "lctestout0"
-    subprocess.run(["ip", "netns", "del", name], capture_output=True)
-    commands = [
-        ["ip", "netns", "add", name],
-        ["ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", name],
-        ["ip", "addr", "add", "203.0.113.1/24", "dev", host_end],
-        ["ip", "link", "set", host_end, "up"],
-        ["ip", "netns", "exec", name, "ip", "addr", "add", f"{OUTSIDE}/24", "dev", "eth0"],
-        ["ip", "netns", "exec", name, "ip", "link", "set", "eth0", "up"],
-        ["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"],
-        ["ip", "netns", "exec", name, "ip", "route", "add", "default", "via", "203.0.113.1"],
-    ]
-    listeners = []
-    try:
-        for command in commands:
-            subprocess.run(command, check=True, capture_output=True)
-        for port in (443, 2222):
-            listeners.append(
-                subprocess.Popen(
-                    [
-                        "ip",
-                        "netns",
-                        "exec",
-                        name,
-                        "python3",
-                        "-c",
-                        "import socket,sys\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-                        f"s.bind(('{OUTSIDE}',{port}));s.listen()\n"
-                        "while True:\n c,_=s.accept();c.sendall(b'hello\\n');c.close()",
-                    ]
-                )
-            )
-        yield OUTSIDE
-    finally:
-        for listener in listeners:
-            listener.kill()
-            listener.wait()
-        subprocess.run(["ip", "link", "del", host_end], capture_output=True)
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    with listening_host("lctest-outside", OUTSIDE, (443, 2222)) as address:
+        yield address
 
 
 def test_machines_may_not_open_other_ports_to_the_outside(cloud: Cloud, outside_host: str) -> None:
@@ -99,11 +65,64 @@ def test_machines_may_not_open_other_ports_to_the_outside(cloud: Cloud, outside_
     wait_ssh(instance["PublicIpAddress"], key)
     with socket.create_connection((outside_host, 2222), timeout=5) as direct:
         assert direct.recv(6) == b"hello\n", "the test host answers on 2222 from the host itself"
-    probe = "timeout 5 bash -c 'exec 3<>/dev/tcp/{0}/{1} && head -c 6 <&3' 2>&1; echo \" rc=$?\""
-    allowed = ssh(instance["PublicIpAddress"], key, probe.format(outside_host, 443), check=False).stdout
-    refused = ssh(instance["PublicIpAddress"], key, probe.format(outside_host, 2222), check=False).stdout
+    allowed = can_connect(instance["PublicIpAddress"], key, outside_host, 443)
+    refused = can_connect(instance["PublicIpAddress"], key, outside_host, 2222)
     assert "hello" in allowed, allowed
     assert "hello" not in refused and "rc=0" not in refused, refused
+
+
+def test_the_egress_rules_in_force_refuse_every_private_range_and_the_host(cloud: Cloud) -> None:
+    rules = network.rules_in_force()
+    rejected = {line.split("-d ")[1].split()[0] for line in rules["forward"] if "-d " in line and "REJECT" in line}
+    for network_range in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "224.0.0.0/4",
+    ):
+        assert network_range in rejected, f"machines may send to {network_range}: {rules['forward']}"
+    for own in network.host_networks():
+        assert any(ipaddress.ip_network(own).subnet_of(ipaddress.ip_network(r)) for r in rejected), own
+    accepted_ports = [line for line in rules["forward"] if "--dports" in line]
+    assert accepted_ports and all("--dports 80,443 " in line for line in accepted_ports), accepted_ports
+    assert rules["forward"][-1].endswith("-j REJECT --reject-with icmp-admin-prohibited"), "anything else is refused"
+    assert rules["input"][-1] == f"-A {network.INPUT_CHAIN} -i {network.VETH_PREFIX}+ -j DROP"
+
+
+def test_a_machine_cannot_reach_a_private_address(cloud: Cloud) -> None:
+    """A private listener of the test's own, which this host itself reaches: a machine may not."""
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    instance = cloud.launch(ec2, key_name=key_name)
+    wait_ssh(instance["PublicIpAddress"], key)
+    with listening_host("lctest-private", "10.99.7.2", (443,)) as private:
+        with socket.create_connection((private, 443), timeout=5) as direct:
+            assert direct.recv(6) == b"hello\n"
+        answer = can_connect(instance["PublicIpAddress"], key, private, 443)
+    assert "hello" not in answer and "rc=0" not in answer, answer
+
+
+def test_a_machine_reaches_nothing_on_the_host_but_the_services_inside_its_namespace(cloud: Cloud) -> None:
+    ec2 = cloud.client()
+    key_name, key = cloud.key_pair(ec2)
+    instance = cloud.launch(ec2, key_name=key_name)
+    address = instance["PublicIpAddress"]
+    wait_ssh(address, key)
+    with socket.create_server(("0.0.0.0", 0)) as listener:
+        port = listener.getsockname()[1]
+        answer = can_connect(address, key, str(GATEWAY), port)
+    assert "rc=0" not in answer, f"a listener on all of the host's addresses answered the machine: {answer}"
+    api_port = urllib.parse.urlparse(cloud.settings.endpoint).port
+    assert "rc=0" not in can_connect(address, key, str(GATEWAY), api_port), "the API is not reached on the host"
+    # What the machine does reach: its resolver, its metadata service and the API, all inside its namespace.
+    looked_up = ssh(address, key, "getent hosts pypi.org", check=False).stdout
+    assert "pypi.org" in looked_up, looked_up
+    assert ssh(address, key, "curl -s -o /dev/null -w '%{http_code}' http://169.254.169.252/").stdout == "403"
+    token = ssh(address, key, f"curl -s -X PUT -H '{TTL}: 60' http://169.254.169.254/latest/api/token").stdout
+    assert len(token) > 20
 
 
 def test_the_host_reaches_a_machines_ssh_but_not_its_other_ports(cloud: Cloud) -> None:

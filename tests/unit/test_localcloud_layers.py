@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "localcloud"
 LAYERS = [
     ("localcloud.config", "localcloud.errors"),
     ("localcloud.host",),
-    ("localcloud.controller",),
+    ("localcloud.controller", "localcloud.metadata"),
     ("localcloud.api",),
     ("localcloud.server",),
     ("localcloud.cli", "localcloud.__main__", "localcloud"),
@@ -39,9 +39,9 @@ def layer_of(module: str) -> int:
     best = None
     for index, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
-            if module == prefix or module.startswith(prefix + "."):
-                if best is None or len(prefix) > best[1]:
-                    best = (index, len(prefix))
+            matches = module == prefix or module.startswith(prefix + ".")
+            if matches and (best is None or len(prefix) > best[1]):
+                best = (index, len(prefix))
     assert best is not None, f"{module} is in no layer: add it to LAYERS"
     return best[0]
 
