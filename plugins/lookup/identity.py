@@ -24,9 +24,12 @@ options:
       - V(login_users), the login user of each image family.
       - V(tag_keys), the keys of the collection's tags by their names C(name), C(owner),
         C(managed_by), C(login_user) and C(image_family).
+      - V(key_dir), where the owners' private keys are kept by default (V(~/.labcloud/keys)).
+      - V(jupyter_port), the port JupyterLab listens on inside the VM by default (the tutorial's V(8887)).
+      - V(local_port), the first local port of the SSH tunnel by default (the tutorial's V(7005)).
     type: list
     elements: str
-    choices: [managed_by, owner_pattern, owner_rule, login_users, tag_keys]
+    choices: [managed_by, owner_pattern, owner_rule, login_users, tag_keys, key_dir, jupyter_port, local_port]
     required: true
 author:
   - labcloud.jupyter developers (@labcloud)
@@ -51,8 +54,8 @@ EXAMPLES = r"""
 RETURN = r"""
 _raw:
   description:
-    - One value per term; text for V(managed_by), V(owner_pattern) and V(owner_rule), a dictionary
-      for the others.
+    - One value per term; text for V(managed_by), V(owner_pattern), V(owner_rule) and V(key_dir), a
+      whole number for the ports, a dictionary for the others.
   type: list
   elements: raw
   sample: ["labcloud.jupyter"]
@@ -63,6 +66,9 @@ from typing import Any, Dict, List, Optional
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import JUPYTER_PORT
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import KEY_DIR
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import LOCAL_PORT
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import LOGIN_USERS
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import MANAGED_BY
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import OWNER_PATTERN
@@ -76,6 +82,9 @@ FACTS = {
     "owner_rule": OWNER_RULE,
     "login_users": LOGIN_USERS,
     "tag_keys": TAG_KEYS,
+    "key_dir": KEY_DIR,
+    "jupyter_port": JUPYTER_PORT,
+    "local_port": LOCAL_PORT,
 }
 
 

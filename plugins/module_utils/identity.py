@@ -53,6 +53,13 @@ FAMILY_PATTERNS = (
 LOGIN_USER_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
 LOGIN_USER_RULE = "1 to 32 lower-case letters, digits, underscores and hyphens, starting with a letter or underscore"
 
+# How one reaches an owner's JupyterLab, the tutorial's way: where the owners' private keys are kept
+# on the user's computer, the port JupyterLab listens on inside the VM (on 127.0.0.1), and the
+# first local port of the SSH tunnel (a roster's owners get the next ones).
+KEY_DIR = "~/.labcloud/keys"
+JUPYTER_PORT = 8887
+LOCAL_PORT = 7005
+
 # EC2 limits tag values to 256 characters.
 MAX_TAG_VALUE = 256
 # DescribeAddresses filters treat these as wildcards: "al*" would match alice's address.

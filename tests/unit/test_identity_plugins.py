@@ -132,6 +132,9 @@ class TestLookup:
             },
         ]
 
+    def test_connection_defaults(self):
+        assert self.run("key_dir", "jupyter_port", "local_port") == ["~/.labcloud/keys", 8887, 7005]
+
     def test_values_are_copies(self):
         self.run("login_users")[0]["debian"] = "root"
         assert identity.LOGIN_USERS["debian"] == "admin"
