@@ -17,7 +17,7 @@ from localcloud import api
 from localcloud.config import Settings, write_credentials
 from localcloud.controller import LocalCloud
 from localcloud.errors import LocalCloudError
-from localcloud.host import baseimage, disks, network
+from localcloud.host import baseimage, disks, kernel, network
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +168,13 @@ def serve(settings: Settings, with_machines: bool = True, ready: threading.Event
         # launch does not wait for it (a launch that comes first waits for the same copy).
         cloud.background(lambda: cloud.store.prepare_external(base_rootfs), "import the base image into the store")
     previous_forward = None
+    previous_limits: dict[str, int] = {}
     if with_machines:
         previous_forward = network.setup_host()
         (settings.home / "ip_forward").write_text(previous_forward)
+        previous_limits = kernel.raise_limits()
+        kernel.save(previous_limits, settings.home / "kernel_limits")
+        kernel.raise_open_files()
     api.install(cloud)
     if base_rootfs is not None:
         for region in sorted(known_regions() - {"aws-global"}):
@@ -209,4 +213,5 @@ def serve(settings: Settings, with_machines: bool = True, ready: threading.Event
             network.remove_all()
             if previous_forward is not None:
                 network.restore_forwarding(previous_forward)
+            kernel.restore_limits(previous_limits)
         log.info("stopped")

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from localcloud.config import Settings
-from localcloud.host import disks, machines, network
+from localcloud.host import disks, kernel, machines, network
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ def down(settings: Settings) -> dict[str, list[str]]:
     previous = settings.home / "ip_forward"
     if previous.exists():
         network.restore_forwarding(previous.read_text().strip())
+    limits = settings.home / "kernel_limits"
+    kernel.restore_limits(kernel.load(limits))
     # A machine's root is mounted inside its directory while it runs: never delete through a mount.
     if settings.machines.exists():
         for point in sorted(disks.mounts_under(settings.machines), reverse=True):
@@ -110,6 +112,6 @@ def down(settings: Settings) -> dict[str, list[str]]:
     if settings.store.is_dir() and not settings.store.is_mount():
         for directory in settings.store.iterdir():
             disks.remove(directory)
-    for path in (settings.pidfile, settings.envfile, settings.credentials, previous):
+    for path in (settings.pidfile, settings.envfile, settings.credentials, previous, limits):
         path.unlink(missing_ok=True)
     return leftovers(settings)

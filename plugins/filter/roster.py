@@ -4,53 +4,67 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-DOCUMENTATION = r"""
----
-name: roster_entry
-short_description: Turn one roster entry into a dictionary with an owner
-version_added: 0.1.0
-description:
-  - A class roster lists owners either as plain names or as dictionaries with an C(owner) key and
-    per-owner settings (for example C(local_port) or C(instance_type)). This filter turns either form
-    into a dictionary, so that playbooks handle one shape.
-options:
-  _input:
-    description: A roster entry, a string or a dictionary with an C(owner) key.
-    type: raw
-    required: true
-author:
-  - labcloud.jupyter developers (@labcloud)
+"""Filters roster_entry, roster_owner and roster_entries: a class roster (or one owner) as the entries of a run.
+
+They are the front door's logic (role labcloud.jupyter.owners): one shape for every playbook.
+This file holds several filters, so each one's documentation is in the file of its name beside it
+(roster_entry.yml, roster_owner.yml, roster_entries.yml), the way ansible-doc finds it.
 """
 
-EXAMPLES = r"""
-- name: Normalise the roster
-  ansible.builtin.set_fact:
-    owners: "{{ roster | map('labcloud.jupyter.roster_entry') | list }}"
-  # [hedylamarr, {owner: adalovelace, local_port: 7010}]
-  # -> [{owner: hedylamarr}, {owner: adalovelace, local_port: 7010}]
-"""
-
-RETURN = r"""
-_value:
-  description: The entry as a dictionary with at least the key C(owner).
-  type: dict
-"""
+from typing import Any, Dict, List, Mapping, Optional
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.common.collections import is_string
+
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import KEY_DIR
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import LOCAL_PORT
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import identity
 
 
-def roster_entry(entry):
+def roster_entry(entry: Any) -> Dict[str, Any]:
     """Return a roster entry as a dictionary with an owner."""
-    if is_string(entry):
+    if isinstance(entry, str):
         return {"owner": str(entry)}
-    if isinstance(entry, dict) and is_string(entry.get("owner")):
+    if isinstance(entry, Mapping) and isinstance(entry.get("owner"), str):
         return dict(entry)
     raise AnsibleFilterError(f"A roster entry is an owner's name or a dictionary with an 'owner' key, not {entry!r}")
+
+
+def roster_owner(entry: Any) -> Optional[str]:
+    """Return the owner a roster entry names (an owner's name, or a dictionary's owner), or None."""
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, Mapping) and "owner" in entry:
+        return entry["owner"]
+    return None
+
+
+def roster_entries(
+    roster: Any,
+    key_dir: Optional[str] = None,
+    common: Optional[Mapping[str, Any]] = None,
+    first_port: Optional[int] = None,
+) -> List[Dict[str, Any]]:
+    """Return each owner's entry: its own settings, then the run's common ones it does not set, its
+    identity (name, key_file, tags, instance_filters), its position and its tunnel's local port."""
+    first = int(first_port if first_port not in (None, "") else LOCAL_PORT)
+    shared = {key: value for key, value in (common or {}).items() if value not in (None, "")}
+    entries = []
+    for index, raw in enumerate(roster or []):
+        entry = {**shared, **roster_entry(raw)}
+        try:
+            entry.update(identity(entry["owner"], key_dir or KEY_DIR))
+        except ValueError as e:
+            raise AnsibleFilterError(str(e)) from e
+        entry["key_dir"] = key_dir or KEY_DIR
+        entry["index"] = index
+        entry["local_port"] = int(entry.get("local_port") or first + index)
+        entries.append(entry)
+    return entries
 
 
 class FilterModule:
     """The collection's roster filters."""
 
-    def filters(self):
-        return {"roster_entry": roster_entry}
+    def filters(self) -> Dict[str, Any]:
+        """Map filter names to functions."""
+        return {"roster_entry": roster_entry, "roster_entries": roster_entries, "roster_owner": roster_owner}

@@ -27,9 +27,19 @@ options:
       - V(key_dir), where the owners' private keys are kept by default (V(~/.labcloud/keys)).
       - V(jupyter_port), the port JupyterLab listens on inside the VM by default (the tutorial's V(8887)).
       - V(local_port), the first local port of the SSH tunnel by default (the tutorial's V(7005)).
+      - V(url_command), the command on the VM that prints JupyterLab's URL with its token.
     type: list
     elements: str
-    choices: [managed_by, owner_pattern, owner_rule, login_users, tag_keys, key_dir, jupyter_port, local_port]
+    choices:
+      - managed_by
+      - owner_pattern
+      - owner_rule
+      - login_users
+      - tag_keys
+      - key_dir
+      - jupyter_port
+      - local_port
+      - url_command
     required: true
 author:
   - labcloud.jupyter developers (@labcloud)
@@ -54,8 +64,8 @@ EXAMPLES = r"""
 RETURN = r"""
 _raw:
   description:
-    - One value per term; text for V(managed_by), V(owner_pattern), V(owner_rule) and V(key_dir), a
-      whole number for the ports, a dictionary for the others.
+    - One value per term; text for V(managed_by), V(owner_pattern), V(owner_rule), V(key_dir) and
+      V(url_command), a whole number for the ports, a dictionary for the others.
   type: list
   elements: raw
   sample: ["labcloud.jupyter"]
@@ -74,6 +84,7 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import M
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import OWNER_PATTERN
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import OWNER_RULE
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import TAG_KEYS
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import URL_COMMAND
 
 # Every term and its value.
 FACTS = {
@@ -85,6 +96,7 @@ FACTS = {
     "key_dir": KEY_DIR,
     "jupyter_port": JUPYTER_PORT,
     "local_port": LOCAL_PORT,
+    "url_command": URL_COMMAND,
 }
 
 

@@ -59,6 +59,8 @@ LOGIN_USER_RULE = "1 to 32 lower-case letters, digits, underscores and hyphens, 
 KEY_DIR = "~/.labcloud/keys"
 JUPYTER_PORT = 8887
 LOCAL_PORT = 7005
+# The command on the VM that prints JupyterLab's URL with its token (for root and the Jupyter user).
+URL_COMMAND = "/usr/local/bin/jupyterlab-url"
 
 # EC2 limits tag values to 256 characters.
 MAX_TAG_VALUE = 256

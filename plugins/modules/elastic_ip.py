@@ -88,6 +88,23 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  wait:
+    description:
+      - With O(state=present), first wait until every instance of the run has left the C(pending) state
+        (EC2 associates an address only with a running or stopped instance), with one
+        C(DescribeInstances) call for all of them every O(poll_interval) seconds.
+      - An instance that ends in another state than C(running) or C(stopped) fails its owner, saying why.
+      - Not done in check mode (nothing would be associated).
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait with O(wait).
+    type: int
+    default: 300
+  poll_interval:
+    description: Seconds between two looks at the pending instances with O(wait).
+    type: int
+    default: 2
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -199,6 +216,16 @@ tags:
   returned: when O(owner) is given
   type: dict
   sample: {"Name": "jupyter-hedylamarr", "Owner": "hedylamarr", "Project": "ocean-models"}
+instance_state:
+  description: With O(state=present), the state of O(instance_id) when the address was associated (after O(wait)).
+  returned: when O(owner) is given and O(state=present)
+  type: str
+  sample: running
+instance_state_reason:
+  description: Why the instance is in that state, when EC2 says (for example why a launch ended stopped).
+  returned: when O(owner) is given and O(state=present)
+  type: str
+  sample: "Server.InternalError: Internal error on launch"
 allocated:
   description: Whether this run allocated the address (or would, in check mode).
   returned: when O(owner) is given
@@ -232,6 +259,7 @@ released:
       sample: i-0abc1234def567890
 """
 
+import time
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -293,6 +321,28 @@ def find_address(client, allocation_id: str) -> Dict[str, Any]:
     return describe_all(client, "describe_addresses", "Addresses", doing, AllocationIds=[allocation_id])[0]
 
 
+def wait_until_started(client, instance_ids: List[str], timeout: int, interval: int) -> None:
+    """Wait until none of the instances is pending any more (or the time is up; the owners then fail)."""
+    deadline = time.monotonic() + timeout
+    pending = sorted(set(instance_ids))
+    while pending and time.monotonic() < deadline:
+        try:
+            reservations = describe_all(
+                client,
+                "describe_instances",
+                "Reservations",
+                f"Could not look at instances {', '.join(pending)}",
+                # A filter, not IDs: an instance EC2 does not list yet is pending, not missing.
+                Filters=[{"Name": "instance-id", "Values": pending}],
+            )
+        except LabcloudAWSError:
+            reservations = []
+        listed = {i["InstanceId"]: i for r in reservations for i in r.get("Instances", [])}
+        pending = [i for i in pending if i not in listed or listed[i].get("State", {}).get("Name") == "pending"]
+        if pending:
+            time.sleep(interval)
+
+
 def find_instance(client, instance_id: str) -> Dict[str, Any]:
     """Return the instance, failing when it does not exist or is going away."""
     missing = f"Instance {instance_id} does not exist; no address was allocated"
@@ -314,7 +364,11 @@ def find_instance(client, instance_id: str) -> Dict[str, Any]:
     instance = instances[0]
     state = instance.get("State", {}).get("Name")
     if state in GONE_INSTANCE_STATES:
-        raise LabcloudAWSError(f"Instance {instance_id} is {state}; an Elastic IP cannot be associated with it")
+        reason = (instance.get("StateReason") or {}).get("Message")
+        raise LabcloudAWSError(
+            f"Instance {instance_id} is {state}{f' ({reason})' if reason else ''}; "
+            "an Elastic IP cannot be associated with it"
+        )
     return instance
 
 
@@ -458,6 +512,8 @@ def ensure_present(module: AnsibleAWSModule, client, request: Dict[str, Any]) ->
     if changed and not module.check_mode:
         after = describe_address(find_address(client, address["AllocationId"]))
     result.update(after, changed=changed)
+    result["instance_state"] = instance.get("State", {}).get("Name")
+    result["instance_state_reason"] = (instance.get("StateReason") or {}).get("Message")
     if module._diff:
         result["diff"] = {"before": before, "after": after}
     return result
@@ -566,6 +622,9 @@ def main() -> None:
         ),
         allow_reassociation=dict(type="bool", default=False),
         state=dict(type="str", default="present", choices=["present", "absent"]),
+        wait=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=300),
+        poll_interval=dict(type="int", default=2),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
@@ -581,6 +640,13 @@ def main() -> None:
         module.exit_json(changed=False, addresses=[])
 
     client = module.client("ec2")
+    if module.params["wait"] and module.params["state"] == "present" and not module.check_mode:
+        wait_until_started(
+            client,
+            [request["instance_id"] for request in requests],
+            module.params["wait_timeout"],
+            max(1, module.params["poll_interval"]),
+        )
     if module.params["addresses"] is not None:
         run_all(module, client, requests)
     try:

@@ -30,9 +30,10 @@ description:
     three seconds after each group it creates.
 options:
   vpc_id:
-    description: The VPC the security groups are in.
+    description:
+      - The VPC the security groups are in.
+      - Required unless O(launch=true), which takes the VPC of the subnet the launch would use.
     type: str
-    required: true
   owners:
     description: One entry per owner.
     type: list
@@ -54,9 +55,19 @@ options:
       public_key:
         description:
           - The public key (OpenSSH format) imported when the key pair does not exist yet.
-          - Required when the key pair does not exist (in check mode, where the import is only
-            predicted, it may still be missing); ignored when the key pair exists.
+          - Required when the key pair does not exist and O(owners[].key_file) is not given (in check
+            mode, where the import is only predicted, it may still be missing); ignored when the key
+            pair exists.
         type: str
+      key_file:
+        description:
+          - The owner's private key on this machine (where the module runs). When it does not exist,
+            an ed25519 key is made there (mode 0400, in a directory made 0700 when missing), and its
+            public half is what is imported; an existing file is never rewritten.
+          - When the key pair exists, its public key must be this key's public half, or the run fails
+            before anything is changed for anyone (a key pair of the same name is another owner's).
+          - The private key never leaves this machine; only its public half is sent to EC2.
+        type: path
       ssh_cidr:
         description: The only source network allowed to reach O(port), IPv4 or IPv6 (a bare address means /32 or /128).
         type: str
@@ -68,6 +79,55 @@ options:
         description: Tags of the key pair (when imported) and of the group, besides C(Name) and C(Owner).
         type: dict
         default: {}
+      creation_tags:
+        description:
+          - Tags set only when the key pair or the group is made (for example the date of the first launch);
+            an existing key pair's or group's values are kept, and O(owners[].tags) win over them.
+        type: dict
+        default: {}
+      instance_type:
+        description: With O(launch=true), the instance type the owner's VM is to be launched as (checked).
+        type: str
+      image:
+        description:
+          - With O(launch=true), the image the owner's VM is to be launched from (checked when the owner
+            has no instance yet), as M(labcloud.jupyter.owner_info) takes it.
+        type: str
+      image_family:
+        description: With O(launch=true), the image's family (V(debian), V(ubuntu), V(amazon)); empty detects it.
+        type: str
+        default: ""
+      root_size:
+        description: With O(launch=true), the size in GiB of the root volume to launch with (checked).
+        type: int
+  launch:
+    description:
+      - First check, for all owners and before anything is changed, everything
+        M(labcloud.jupyter.owner_info) checks with its O(labcloud.jupyter.owner_info#module:launch)
+        option (credentials, region, instance types, images, subnet, other owners' groups and keys);
+        any problem fails the run with all of them and changes nothing.
+      - The result then also carries what that look found (RV(subnet), RV(instance_types), and for each
+        owner its C(instance), C(address), C(image) and C(address_in_order)), so that one run prepares a
+        launch.
+    type: bool
+    default: false
+  subnet_id:
+    description: With O(launch=true), the subnet to launch in; empty takes the default subnet of the first zone.
+    type: str
+  lookup_region:
+    description: With O(launch=true), the region in which the credentials and the account's regions are checked.
+    type: str
+    default: us-east-1
+  state:
+    description:
+      - V(present) makes sure each owner's key pair and group exist as described above.
+      - V(absent) deletes each owner's group and key pair, each only when it is tagged C(Owner) with
+        that owner (never another owner's, never an untagged one), retrying the group while the network
+        interface of a terminated instance still holds it. The private key files are left alone.
+      - With V(absent), only O(owners[].name) and O(owners[].owner) are used, and O(vpc_id) is optional.
+    type: str
+    choices: [present, absent]
+    default: present
   port:
     description: The TCP port the rule opens.
     type: int
@@ -94,6 +154,7 @@ author:
   - labcloud.jupyter developers (@labcloud)
 notes:
   - The rule's description is set when it is authorized; a rule that only differs in its description is not changed.
+  - Making a private key needs C(ssh-keygen) on the machine the module runs on.
 seealso:
   - module: amazon.aws.ec2_key
   - module: amazon.aws.ec2_security_group
@@ -123,6 +184,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+subnet:
+  description: With O(launch=true), the subnet the launch would use.
+  returned: when O(launch=true)
+  type: dict
+  sample: {"subnet_id": "subnet-0a1b", "vpc_id": "vpc-0c2d", "availability_zone": "us-west-2a"}
+instance_types:
+  description: With O(launch=true), the instance types asked for, with vCPUs, memory and architectures.
+  returned: when O(launch=true)
+  type: dict
+  sample: {"t3.micro": {"vcpus": 2, "memory_mib": 1024, "architectures": ["x86_64"], "instance_storage_gb": 0}}
 owners:
   description: What each owner has after the run, in the order of O(owners).
   returned: always
@@ -146,6 +217,11 @@ owners:
       sample: ada
     changed:
       description: Whether anything of this owner was (or, in check mode, would be) changed.
+      type: bool
+      returned: always
+      sample: true
+    key_file_made:
+      description: Whether this run made the private key O(owners[].key_file) (or would, in check mode).
       type: bool
       returned: always
       sample: true
@@ -181,13 +257,41 @@ owners:
       elements: str
       returned: always
       sample: ["tcp/22 from 0.0.0.0/0"]
+    group_deleted:
+      description: With O(state=absent), whether this run deleted the owner's group (or would, in check mode).
+      type: bool
+      returned: when O(state=absent)
+    key_deleted:
+      description: With O(state=absent), whether this run deleted the owner's key pair (or would, in check mode).
+      type: bool
+      returned: when O(state=absent)
     tags:
       description: Tags of the group after the run.
       type: dict
       returned: always
       sample: {"Name": "jupyter-ada", "Owner": "ada", "Project": "ocean-models"}
+    instance:
+      description:
+        - With O(launch=true), the owner's one instance as M(labcloud.jupyter.owner_info) returns it, or V(null).
+      type: dict
+      returned: when O(launch=true)
+    address:
+      description: With O(launch=true), the owner's Elastic IP, or V(null).
+      type: dict
+      returned: when O(launch=true)
+    image:
+      description:
+        - With O(launch=true), the image the owner's launch would use, or V(null) when the owner has an instance.
+      type: dict
+      returned: when O(launch=true)
+    address_in_order:
+      description:
+        - With O(launch=true), whether the owner's Elastic IP is already associated with its instance and tagged.
+      type: bool
+      returned: when O(launch=true)
 """
 
+import os
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -195,7 +299,6 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import LabcloudAWSError
 from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import call
 from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import create_tags
-from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import describe_all
 from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import missing_tags
 from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import run_each
 from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import tag_specifications
@@ -203,6 +306,9 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import O
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import tag_dict
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import validate_identity
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import wanted_tags
+from ansible_collections.labcloud.jupyter.plugins.module_utils.owner_lookup import look_up
+from ansible_collections.labcloud.jupyter.plugins.module_utils.owner_lookup import public_half
+from ansible_collections.labcloud.jupyter.plugins.module_utils.owner_lookup import survey
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import describe_source
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import normalize_cidr
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import permission_of
@@ -226,6 +332,9 @@ def validate(owners: List[Dict[str, Any]]) -> List[str]:
         errors += [
             f"{entry['name']}: {error}" for error in validate_identity(entry["owner"], entry["name"], entry["tags"])
         ]
+        if not entry["ssh_cidr"]:
+            errors.append(f"{entry['name']}: ssh_cidr is required when state is present")
+            continue
         try:
             normalize_cidr(entry["ssh_cidr"])
         except ValueError:
@@ -238,27 +347,9 @@ def entry_tags(entry: Dict[str, Any]) -> Dict[str, str]:
     return wanted_tags(entry["owner"], entry["name"], entry["tags"])
 
 
-def look_up(client, vpc_id: str, names: List[str]) -> Dict[str, Dict[str, Dict[str, Any]]]:
-    """Return the existing key pairs and groups of all owners by name, in two calls."""
-    keys = describe_all(
-        client,
-        "describe_key_pairs",
-        "KeyPairs",
-        f"Could not look up the key pairs {', '.join(names)}",
-        # A filter, so that missing names are no error.
-        Filters=[{"Name": "key-name", "Values": names}],
-    )
-    groups = describe_all(
-        client,
-        "describe_security_groups",
-        "SecurityGroups",
-        f"Could not look up the security groups {', '.join(names)} in {vpc_id}",
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": names}],
-    )
-    return {
-        "keys": {key["KeyName"]: key for key in keys},
-        "groups": {group["GroupName"]: group for group in groups if group.get("VpcId") == vpc_id},
-    }
+def creation_tags(entry: Dict[str, Any]) -> Dict[str, str]:
+    """Return the tags a new key pair or group gets: the creation tags, then the kept ones over them."""
+    return {**{str(k): str(v) for k, v in (entry.get("creation_tags") or {}).items()}, **entry_tags(entry)}
 
 
 def refusals(module: AnsibleAWSModule, owners: List[Dict[str, Any]], found: Dict[str, Any]) -> List[str]:
@@ -272,9 +363,57 @@ def refusals(module: AnsibleAWSModule, owners: List[Dict[str, Any]], found: Dict
                 f"Security group {name} ({group['GroupId']}) exists in {module.params['vpc_id']} but is not "
                 f"tagged Owner={owner}: it was not made for this owner, so its rules are left alone"
             )
-        if name not in found["keys"] and not module.check_mode and not (entry["public_key"] or "").strip():
+        key, key_file = found["keys"].get(name), entry["key_file"]
+        if key is not None and key_file:
+            local = public_half(module, key_file) if os.path.exists(key_file) else None
+            if local is None:
+                errors.append(
+                    f"Key pair {name} exists but its private key {key_file} is not on this machine: copy it there "
+                    "(mode 0400), or delete the key pair so that a new one is made"
+                )
+            elif key.get("PublicKey") and key["PublicKey"].split()[:2] != local.split()[:2]:
+                errors.append(
+                    f"Key pair {name} does not match the private key {key_file}: it is not this owner's key; "
+                    "use the matching key file, or another owner name"
+                )
+        has_key = (entry["public_key"] or "").strip() or key_file
+        if key is None and not module.check_mode and not has_key:
             errors.append(f"Key pair {name} does not exist and no public_key was given to import")
     return errors
+
+
+def make_private_keys(module: AnsibleAWSModule, owners: List[Dict[str, Any]], found: Dict[str, Any]) -> List[str]:
+    """Make the missing private keys of owners whose key pair is still to import; return the files made.
+
+    Each key is made and set to 0400 before the next one, so an interruption leaves either no file
+    or a finished key that the next run imports. The public half of each owner's file becomes the
+    key to import.
+    """
+    made = []
+    for entry in owners:
+        key_file = entry["key_file"]
+        if not key_file or entry["name"] in found["keys"]:
+            continue
+        if not os.path.exists(key_file):
+            if module.check_mode:
+                entry["key_file_made"] = True
+                continue
+            directory = os.path.dirname(key_file) or "."
+            if not os.path.isdir(directory):
+                os.makedirs(directory, mode=0o700)
+            rc, _out, err = module.run_command(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", entry["name"], "-f", key_file]
+            )
+            if rc != 0:
+                module.fail_json(msg=f"Could not make the private key {key_file} of {entry['owner']}: {err.strip()}")
+            os.chmod(key_file, 0o400)
+            entry["key_file_made"] = True
+            made.append(key_file)
+        public = public_half(module, key_file)
+        if public is None:
+            module.fail_json(msg=f"Could not read the private key {key_file} of {entry['owner']}")
+        entry["public_key"] = public
+    return made
 
 
 def ensure_key(
@@ -291,7 +430,7 @@ def ensure_key(
         f"Could not import the public key of {entry['owner']} as key pair {name}",
         KeyName=name,
         PublicKeyMaterial=entry["public_key"].strip().encode(),
-        TagSpecifications=tag_specifications("key-pair", entry_tags(entry)),
+        TagSpecifications=tag_specifications("key-pair", creation_tags(entry)),
     )
     done.append(f"imported key pair {name}")
     return {"key_imported": True, "key_fingerprint": imported.get("KeyFingerprint")}
@@ -309,7 +448,7 @@ def create_group(module: AnsibleAWSModule, client, entry: Dict[str, Any], done: 
         GroupName=name,
         Description=description,
         VpcId=vpc_id,
-        TagSpecifications=tag_specifications("security-group", entry_tags(entry)),
+        TagSpecifications=tag_specifications("security-group", creation_tags(entry)),
     )["GroupId"]
     done.append(f"created security group {name} ({group_id})")
     return group_id
@@ -362,7 +501,7 @@ def ensure_group(
         "group_created": group is None,
         "authorized": [describe_source(source) for source in add],
         "revoked": [describe_source(source) for source in revoke],
-        "tags": {**before_tags, **entry_tags(entry)},
+        "tags": {**(before_tags if group else creation_tags(entry)), **entry_tags(entry)},
         "_before": {
             "group_id": current["GroupId"],
             "ingress": [describe_source(source) for source in sources_of(current.get("IpPermissions") or [])],
@@ -384,9 +523,16 @@ def ensure_owner(module: AnsibleAWSModule, client, entry: Dict[str, Any], found:
     except LabcloudAWSError as e:
         e.kwargs["done"] = done
         raise
-    result: Dict[str, Any] = {"name": entry["name"], "owner": entry["owner"], **key_state, **group_state}
+    result: Dict[str, Any] = {
+        "name": entry["name"],
+        "owner": entry["owner"],
+        "key_file_made": entry.get("key_file_made", False),
+        **key_state,
+        **group_state,
+    }
     result["changed"] = bool(
-        result["key_imported"]
+        result["key_file_made"]
+        or result["key_imported"]
         or result["group_created"]
         or result["authorized"]
         or result["revoked"]
@@ -409,10 +555,62 @@ def diff_of(results: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     return {"before": before, "after": after}
 
 
+# A terminated instance's network interface keeps its group for a while after the instance is gone.
+GROUP_IN_USE_CODES = ("DependencyViolation", "InvalidGroup.InUse")
+
+
+def remove_owner(module: AnsibleAWSModule, client, entry: Dict[str, Any], found: Dict[str, Any]) -> Dict[str, Any]:
+    """Delete the owner's own group and key pair (tagged for the owner); others are left alone."""
+    name, owner = entry["name"], entry["owner"]
+    group, key = found["groups"].get(name), found["keys"].get(name)
+    result = {"name": name, "owner": owner, "group_id": None, "group_deleted": False, "key_deleted": False}
+    if group is not None and tag_dict(group).get(OWNER_TAG) == owner:
+        result.update(group_id=group["GroupId"], group_deleted=True)
+        if not module.check_mode:
+            call(
+                client.delete_security_group,
+                f"Could not delete security group {name} ({group['GroupId']}) of {owner}",
+                retry_codes=GROUP_IN_USE_CODES,
+                GroupId=group["GroupId"],
+            )
+    if key is not None and tag_dict(key).get(OWNER_TAG) == owner:
+        result["key_deleted"] = True
+        if not module.check_mode:
+            call(client.delete_key_pair, f"Could not delete key pair {name} of {owner}", KeyName=name)
+    result["changed"] = result["group_deleted"] or result["key_deleted"]
+    return result
+
+
+def remove_all(module: AnsibleAWSModule, owners: List[Dict[str, Any]]) -> None:
+    """Delete every owner's group and key pair, and exit."""
+    errors = [error for entry in owners for error in validate_identity(entry["owner"], entry["name"], entry["tags"])]
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+    client = module.client("ec2")
+    try:
+        found = look_up(client, owners, module.params["vpc_id"], kinds=("keys", "groups"))
+    except LabcloudAWSError as e:
+        module.fail_json_aws_error(e)
+    outcomes = run_each(lambda entry: remove_owner(module, client, entry, found), owners)
+    results = [
+        outcome.result
+        or {"name": entry["name"], "owner": entry["owner"], "changed": False, "error": str(outcome.error)}
+        for entry, outcome in zip(owners, outcomes)  # noqa: B905 (modules keep Python 3.6 syntax)
+    ]
+    failures = [result["error"] for result in results if "error" in result]
+    changed = any(result["changed"] for result in results)
+    if failures:
+        module.fail_json(msg="; ".join(failures), owners=results, changed=changed)
+    module.exit_json(changed=changed, owners=results)
+
+
 def main() -> None:
     """Run the module."""
     argument_spec = dict(
-        vpc_id=dict(type="str", required=True),
+        vpc_id=dict(type="str"),
+        launch=dict(type="bool", default=False),
+        subnet_id=dict(type="str"),
+        lookup_region=dict(type="str", default="us-east-1"),
         owners=dict(
             type="list",
             elements="dict",
@@ -421,16 +619,29 @@ def main() -> None:
                 name=dict(type="str", required=True),
                 owner=dict(type="str", required=True),
                 public_key=dict(type="str", no_log=False),
-                ssh_cidr=dict(type="str", required=True),
+                key_file=dict(type="path"),
+                instance_type=dict(type="str"),
+                image=dict(type="str"),
+                image_family=dict(type="str", default=""),
+                root_size=dict(type="int"),
+                ssh_cidr=dict(type="str"),
                 description=dict(type="str"),
                 tags=dict(type="dict", default={}),
+                creation_tags=dict(type="dict", default={}),
             ),
         ),
         port=dict(type="int", default=22),
         rule_description=dict(type="str", default="SSH for the JupyterLab tunnel"),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec, supports_check_mode=True, mutually_exclusive=[("launch", "state")]
+    )
     owners = module.params["owners"]
+    if module.params["state"] == "absent":
+        remove_all(module, owners)
+    if not module.params["launch"] and not module.params["vpc_id"]:
+        module.fail_json(msg="vpc_id is required unless launch is true (or state is absent)")
     errors = validate(owners)
     if not 1 <= module.params["port"] <= 65535:
         errors.append(f"port {module.params['port']} is not a TCP port (1-65535)")
@@ -439,14 +650,23 @@ def main() -> None:
     if not owners:
         module.exit_json(changed=False, owners=[])
 
-    client = module.client("ec2")
-    try:
-        found = look_up(client, module.params["vpc_id"], [entry["name"] for entry in owners])
-    except LabcloudAWSError as e:
-        module.fail_json_aws_error(e)
+    info: Dict[str, Any] = {}
+    if module.params["launch"]:
+        info = survey(module, owners, launch=True, subnet_id=module.params["subnet_id"], vpc_id=module.params["vpc_id"])
+        if info["problems"]:
+            module.fail_json(msg=" ".join(info["problems"]), problems=info["problems"], changed=False)
+        module.params["vpc_id"] = module.params["vpc_id"] or info["subnet"]["vpc_id"]
+        client, found = info["client"], info["found"]
+    else:
+        client = module.client("ec2")
+        try:
+            found = look_up(client, owners, module.params["vpc_id"], kinds=("keys", "groups"))
+        except LabcloudAWSError as e:
+            module.fail_json_aws_error(e)
     errors = refusals(module, owners, found)
     if errors:
         module.fail_json(msg="; ".join(errors) + "; nothing was changed")
+    make_private_keys(module, owners, found)
 
     outcomes = run_each(lambda entry: ensure_owner(module, client, entry, found), owners)
     results, failures = [], []
@@ -460,12 +680,19 @@ def main() -> None:
         else:
             results.append(outcome.result)
     public = [{key: value for key, value in result.items() if not key.startswith("_")} for result in results]
+    if info:
+        looked = {entry["name"]: entry for entry in info["owners"]}
+        for result in public:
+            seen = looked.get(result["name"], {})
+            result.update({key: seen.get(key) for key in ("instance", "address", "image", "address_in_order")})
     changed = any(result["changed"] for result in results)
     if failures:
         served = [result["name"] for result in results if "error" not in result]
         tail = f"; done for {', '.join(served)}" if served else ""
         module.fail_json(msg="; ".join(failures) + tail + "; run again once fixed", owners=public, changed=changed)
     extra = {"diff": diff_of(results)} if module._diff else {}
+    if info:
+        extra.update(subnet=info["subnet"], instance_types=info["instance_types"], account=info["account"])
     module.exit_json(changed=changed, owners=public, **extra)
 
 

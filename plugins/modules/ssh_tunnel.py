@@ -83,6 +83,15 @@ options:
       - JupyterLab's token. When given, RV(jupyter_status) is the HTTP status of C(/api/status)
         asked through the tunnel with it.
     type: str
+  url_command:
+    description:
+      - A command run on the VM (with C(sudo -n)) over the tunnel's own SSH connection that prints
+        JupyterLab's URL, such as C(/usr/local/bin/jupyterlab-url), which the
+        C(labcloud.jupyter.jupyter_service) role installs.
+      - The tunnel then forwards to the port of that URL (O(remote_port) is not used), the token it
+        carries is used as O(token), and RV(url) is the URL to open on this machine.
+      - With O(state=status), the URL is read only when the tunnel is up.
+    type: str
   timeout:
     description: Seconds to wait for the tunnel to come up or go down.
     type: int
@@ -125,6 +134,18 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+url:
+  description:
+    - With O(url_command) and the tunnel up, JupyterLab's URL on this machine, with the token when the
+      server uses one. Treat it as a secret (C(no_log)).
+  returned: when O(url_command) is given and the tunnel is up
+  type: str
+  sample: http://localhost:7005/lab?token=0123abcd
+remote_port:
+  description: With O(url_command), the port of JupyterLab on the VM that the tunnel forwards to.
+  returned: when O(url_command) is given and the tunnel is up
+  type: int
+  sample: 8887
 up:
   description: Whether the tunnel is up after the task.
   returned: always
@@ -170,6 +191,9 @@ from typing import Callable, Dict, List, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
+
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import JUPYTER_PORT
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import LOCAL_PORT
 
 LOOPBACK = re.compile(r"^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$")
 
@@ -302,15 +326,47 @@ def close(module: AnsibleModule, params: Dict, pid: int) -> None:
         os.unlink(record_path(params["control_dir"], params["name"]))
 
 
+def read_url(module: AnsibleModule, params: Dict) -> Dict:
+    """Run the URL command on the VM over the master connection; return its URL's port and token."""
+    argv = [
+        "ssh",
+        *ssh_options(params),
+        f"{params['user']}@{params['host']}",
+        "--",
+        "sudo",
+        "-n",
+        params["url_command"],
+    ]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=params["timeout"] + 15)
+    url = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    match = re.match(r"^https?://[^/:]+(?::(\d+))?(/[^?]*)?(?:\?token=([A-Za-z0-9._~-]+))?$", url)
+    if result.returncode != 0 or not match:
+        module.fail_json(
+            msg=f"Could not read JupyterLab's URL on {params['host']} with {params['url_command']}: "
+            f"{(result.stderr or result.stdout).strip() or 'no URL printed'} (is the JupyterLab service running?)"
+        )
+    return {"remote_port": int(match.group(1) or 80), "path": match.group(2) or "/lab", "token": match.group(3)}
+
+
+def forward_of(params: Dict) -> str:
+    """The -L argument of the tunnel."""
+    return f"{params['local_address']}:{params['local_port']}:{params['remote_host']}:{params['remote_port']}"
+
+
 def open_tunnel(module: AnsibleModule, params: Dict) -> Optional[int]:
-    """Start the SSH master in the background and wait until the local port answers."""
+    """Start the SSH master in the background and wait until the local port answers.
+
+    With url_command, the master starts without a forward, the URL is read through it, and the
+    forward to the URL's port is added to the same connection.
+    """
     directory = params["control_dir"]
     os.makedirs(directory, mode=0o700, exist_ok=True)
     os.chmod(directory, 0o700)
     log_path = os.path.join(directory, f"{params['name']}.log")
-    forward = f"{params['local_address']}:{params['local_port']}:{params['remote_host']}:{params['remote_port']}"
     argv = ["ssh", "-f", "-N", "-M", "-i", params["key_file"], *ssh_options(params)]
-    argv += ["-L", forward, f"{params['user']}@{params['host']}"]
+    if not params["url_command"]:
+        argv += ["-L", forward_of(params)]
+    argv.append(f"{params['user']}@{params['host']}")
     with open(log_path, "ab") as log:
         result = subprocess.run(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, check=False,
@@ -323,6 +379,14 @@ def open_tunnel(module: AnsibleModule, params: Dict) -> Optional[int]:
             msg=f"Could not open tunnel {params['name']} to {params['user']}@{params['host']}: ssh exited with "
             f"{result.returncode}: {tail}"
         )
+    if params["url_command"]:
+        params.update(read_url(module, params))
+        forwarded = subprocess.run(
+            ["ssh", *ssh_options(params), "-O", "forward", "-L", forward_of(params), "tunnel"],
+            capture_output=True, text=True, check=False, timeout=params["timeout"] + 15,
+        )  # fmt: skip
+        if forwarded.returncode != 0:
+            module.fail_json(msg=f"Could not forward port {params['local_port']}: {forwarded.stderr.strip()}")
     if not wait_until(lambda: port_accepts(params["local_address"], params["local_port"]), params["timeout"]):
         module.fail_json(msg=f"Tunnel {params['name']} started but 127.0.0.1:{params['local_port']} does not answer")
     pid = master_pid(params)
@@ -340,13 +404,14 @@ def main():
             user=dict(type="str"),
             key_file=dict(type="path", no_log=False),
             remote_host=dict(type="str", default="127.0.0.1"),
-            remote_port=dict(type="int", default=8887),
-            local_port=dict(type="int", default=7005),
+            remote_port=dict(type="int", default=JUPYTER_PORT),
+            local_port=dict(type="int", default=LOCAL_PORT),
             local_address=dict(type="str", default="127.0.0.1"),
             control_dir=dict(type="path", default="~/.labcloud/tunnels"),
             known_hosts_file=dict(type="path"),
             strict_host_key_checking=dict(type="str", default="accept-new", choices=["yes", "accept-new"]),
             token=dict(type="str", no_log=True),
+            url_command=dict(type="str"),
             timeout=dict(type="int", default=30),
         ),
         required_if=[("state", "open", ("host", "user", "key_file"))],
@@ -373,6 +438,9 @@ def main():
     pid = master_pid(params)
     record = read_record(params) if pid else {}
     changed = False
+    if params["url_command"] and pid is not None and params["state"] != "closed":
+        # The URL (its port and token) of the server behind the tunnel as it is now.
+        params.update(read_url(module, params))
     if params["state"] == "open":
         healthy = (
             pid is not None
@@ -410,6 +478,10 @@ def main():
         result["destination"] = {k: record.get(k) for k in ("user", "host", "remote_port", "local_port")}
     if params["token"] and up and not module.check_mode:
         result["jupyter_status"] = jupyter_status(params["local_address"], params["local_port"], params["token"])
+    if params["url_command"] and up and params.get("path"):
+        query = f"?token={params['token']}" if params["token"] else ""
+        result["url"] = f"http://localhost:{params['local_port']}{params['path']}{query}"
+        result["remote_port"] = params["remote_port"]
     module.exit_json(**result)
 
 

@@ -1,0 +1,85 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the labcloud.jupyter collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module is done by the action plugin of the same name on the controller; this file documents it.
+
+DOCUMENTATION = r"""
+---
+module: local_files
+version_added: 0.1.0
+short_description: Write several small files on the controller from templates, in one step
+description:
+  - Renders each template of O(files) with the task's variables and writes it to its O(files[].dest)
+    on the machine that runs the playbook, with mode O(files[].mode), in a directory made (mode
+    O(directory_mode)) when it is missing. A file that already has that content and mode is left alone.
+  - Each file is written to a temporary file in its directory and renamed over the old one, so a
+    reader never sees half a file.
+  - This closes a gap in M(ansible.builtin.template) for the collection's reports (the connection
+    tables of a launch, and the pages handed out to each student of a class). There, each file is a
+    module run, two processes each (a stat and a copy); a class of forty with two pages each would
+    start 160. Here all the files are written by the controller's own process, as the files are on
+    the controller anyway (C(bench/modules.py) measures the difference).
+options:
+  files:
+    description: The files to write.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      src:
+        description: The template, looked up like M(ansible.builtin.template)'s (the role's C(templates/) first).
+        type: path
+        required: true
+      dest:
+        description: Where to write it, on the controller (C(~) is expanded).
+        type: path
+        required: true
+      mode:
+        description: Its mode, as an octal string.
+        type: str
+        default: "0600"
+  directory_mode:
+    description: The mode of a directory made for a file.
+    type: str
+    default: "0700"
+extends_documentation_fragment:
+  - labcloud.jupyter.attributes
+  - labcloud.jupyter.attributes.check_mode_full
+  - labcloud.jupyter.attributes.diff_mode_full
+attributes:
+  action:
+    description: Runs as an action plugin on the controller.
+    support: full
+  platform:
+    description: Writes on the controller, whatever the target.
+    support: full
+    platforms: posix
+author:
+  - labcloud.jupyter developers (@labcloud)
+seealso:
+  - module: ansible.builtin.template
+"""
+
+EXAMPLES = r"""
+- name: Write the connection tables of a launch
+  labcloud.jupyter.local_files:
+    files:
+      - src: connections.csv.j2
+        dest: ~/.labcloud/launches/roster.csv
+      - src: connections.md.j2
+        dest: ~/.labcloud/launches/roster.md
+  run_once: true
+"""
+
+RETURN = r"""
+written:
+  description: The files written (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["/home/ada/.labcloud/launches/roster.csv"]
+"""
