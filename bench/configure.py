@@ -32,6 +32,8 @@ import threading
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -40,7 +42,8 @@ from tests.localcloud_harness import SSH_OPTIONS, Cloud, ssh, start_session_clou
 ANSIBLE_RATIO_TARGET = 1.25
 SECOND_RUN_TARGET = 0.10
 USER = "admin"
-ROLE = REPO / "roles" / "jupyterlab"
+ROLES = REPO / "roles"
+# The templates of the jupyter_service role, by where they are written.
 TEMPLATES = {
     "/etc/jupyterlab/jupyter_server_config.py": ("etc/jupyterlab/jupyter_server_config.py.j2", "0640"),
     "/usr/local/bin/jupyterlab-url": ("usr/local/bin/jupyterlab-url.j2", "0755"),
@@ -58,21 +61,22 @@ def ansible_env() -> dict[str, str]:
 
 
 def render_templates(workdir: Path) -> dict[str, str]:
-    """The role's files as it writes them for the login user, rendered with Ansible's template engine."""
+    """The service role's files as it writes them for the login user, rendered with Ansible's template engine."""
+    role = ROLES / "jupyter_service"
     user_vars = workdir / "user.yml"
     user_vars.write_text(
-        f"jupyterlab_user_name: {USER}\njupyterlab_user_group: {USER}\njupyterlab_user_home: /home/{USER}\n"
-        f"jupyterlab_notebook_path: /home/{USER}/notebooks\njupyterlab_git_path: ''\njupyterlab_env_manager: uv\n"
+        f"jupyter_service_user_name: {USER}\njupyter_service_user_group: {USER}\n"
+        f"jupyter_service_user_home: /home/{USER}\njupyter_service_notebook_path: /home/{USER}/notebooks\n"
     )
     rendered = {}
     for destination, (source, _) in TEMPLATES.items():
         target = workdir / Path(destination).name
-        variables = [f"@{ROLE / 'defaults/main.yml'}", f"@{ROLE / 'vars/main.yml'}", f"@{user_vars}"]
+        variables = [f"@{role / 'defaults/main.yml'}", f"@{role / 'vars/main.yml'}", f"@{user_vars}"]
         subprocess.run(
             [
                 str(REPO / ".venv/bin/ansible"),
                 *("localhost", "-c", "local", "-m", "ansible.builtin.template"),
-                *("-a", f"src={ROLE / 'templates' / source} dest={target}"),
+                *("-a", f"src={role / 'templates' / source} dest={target}"),
                 *(argument for variable in variables for argument in ("-e", variable)),
             ],
             env=ansible_env(),
@@ -84,27 +88,33 @@ def render_templates(workdir: Path) -> dict[str, str]:
     return rendered
 
 
+def role_defaults(role: str) -> dict:
+    return yaml.safe_load((ROLES / role / "defaults/main.yml").read_text())
+
+
 def shell_script(files: dict[str, str]) -> str:
     """configure.yml's steps for a fresh Debian machine, as a plain script."""
-    defaults = (ROLE / "defaults/main.yml").read_text()
-    packages = re.search(r"^jupyterlab_packages:\n((?:  - .*\n)+)", defaults, re.MULTILINE).group(1)
-    specs = " ".join(shlex.quote(line.strip()[2:]) for line in packages.splitlines())
-    uv_spec = re.search(r"^jupyterlab_uv_spec: (.*)$", defaults, re.MULTILINE).group(1).strip()
+    jupyterlab, research = role_defaults("jupyterlab"), role_defaults("research_packages")
+    uv = f"sudo -u {USER} --preserve-env=UV_NO_PROGRESS /opt/jupyterlab/uv/bin/uv"
+    uv_spec = shlex.quote(jupyterlab["jupyterlab_uv_spec"])
+    apt_get = "apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends"
     lines = [
         "set -eu",
         "export DEBIAN_FRONTEND=noninteractive UV_NO_PROGRESS=1",
-        "ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || apt-get update -q",
-        "apt-get install -y -q --no-install-recommends git acl ca-certificates python3-venv ffmpeg nodejs",
+        # The first boot holds the package manager's lock (2: done with recoverable errors).
+        "if command -v cloud-init >/dev/null; then cloud-init status --wait >/dev/null || [ $? -eq 2 ]; fi",
+        "ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || apt-get -o DPkg::Lock::Timeout=300 update -q",
+        f"{apt_get} git acl ca-certificates python3-venv",
+        f"{apt_get} {' '.join(research['research_packages_os_packages'])}",
         "install -d -m 0755 /etc/jupyterlab /opt/jupyterlab",
         f"install -d -o {USER} -g {USER} -m 0750 /home/{USER}/notebooks",
         f"install -d -o {USER} -g {USER} -m 0755 /opt/jupyterlab/env",
         "python3 -m venv /opt/jupyterlab/uv",
-        f"/opt/jupyterlab/uv/bin/pip install -q --disable-pip-version-check {shlex.quote(uv_spec)}",
-        f"sudo -u {USER} --preserve-env=UV_NO_PROGRESS /opt/jupyterlab/uv/bin/uv venv --seed"
-        " --python /usr/bin/python3 --system-certs /opt/jupyterlab/env",
-        f"sudo -u {USER} --preserve-env=UV_NO_PROGRESS /opt/jupyterlab/uv/bin/uv pip install"
-        f" --python /opt/jupyterlab/env/bin/python --system-certs {specs}",
+        f"/opt/jupyterlab/uv/bin/pip install -q --disable-pip-version-check {uv_spec}",
+        f"{uv} venv --seed --python /usr/bin/python3 --system-certs /opt/jupyterlab/env",
     ]
+    for specs in (jupyterlab["jupyterlab_packages"], research["research_packages_list"]):
+        lines.append(f"{uv} pip install --python /opt/jupyterlab/env/bin/python --system-certs {shlex.join(specs)}")
     for destination, content in files.items():
         mode = TEMPLATES[destination][1]
         group = USER if destination.endswith(".py") else "root"

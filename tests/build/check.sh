@@ -12,19 +12,32 @@ echo "built $artifact"
 
 fail=0
 listing=$(tar -tzf "$artifact")
-for excluded in tests/ bench/ localcloud/ molecule/ collections/ .venv/ .ci/; do
+# Every file of the artifact is one galaxy.yml's manifest allows (the same allow-list, as globs),
+# and the caches and files a checkout gathers while it is used are not in it.
+allowed='^(galaxy\.yml|MANIFEST\.json|FILES\.json|README\.md|CHANGELOG\.md|COPYING|requirements\.yml'
+allowed+='|meta/[^/]+\.yml|plugins/.+\.(py|yml)|roles/.+\.(yml|j2|py)|playbooks/.+\.yml|inventory/.+\.yml)$'
+while IFS= read -r entry; do
+  case "$entry" in */) continue ;; esac
+  if ! grep -Eq "$allowed" <<<"$entry"; then
+    echo "FAIL: the artifact holds $entry, which the manifest does not allow"; fail=1
+  fi
+  case "$entry" in
+    .*|*/.*|*__pycache__*|*.pyc) echo "FAIL: the artifact holds $entry"; fail=1 ;;
+  esac
+done <<<"$listing"
+for excluded in tests/ bench/ localcloud/ molecule/ collections/ .venv/ .ci/ tools/ .ruff_cache/ .pytest_cache/; do
   if grep -q "^${excluded}" <<<"$listing"; then
     echo "FAIL: the artifact contains ${excluded}"; fail=1
   fi
 done
-for required in galaxy.yml MANIFEST.json meta/runtime.yml README.md; do
-  [ "$required" = galaxy.yml ] && continue
+for required in MANIFEST.json meta/runtime.yml README.md galaxy.yml playbooks/launch.yml roles/owners/tasks/main.yml; do
   grep -qx "$required" <<<"$listing" || { echo "FAIL: the artifact lacks $required"; fail=1; }
 done
+echo "artifact files: $(grep -vc '/$' <<<"$listing")"
 
 target=$(mktemp -d /tmp/labcloud-install.XXXXXX)
 trap 'rm -rf "$target"' EXIT
-# --no-deps: amazon.aws and ansible.posix come from the `ansible` package in the virtualenv.
+# --no-deps: amazon.aws comes from the `ansible` package in the virtualenv.
 # --force: the checkout itself already provides labcloud.jupyter through ansible.cfg.
 ansible-galaxy collection install --force --no-deps -p "$target" "$artifact" >/dev/null 2>&1
 installed="$target/ansible_collections/labcloud/jupyter"
