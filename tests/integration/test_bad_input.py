@@ -33,14 +33,14 @@ CASES = {
         "Root volume of 4 GiB is smaller than the 8 GiB snapshot",
     ),
     "JupyterLab port a server without privileges cannot bind": (
-        ("-e", "configure=true", "-e", "jupyterlab_port=80"),
+        ("-e", "configure=true", "-e", "jupyter_service_port=80"),
         None,
-        "jupyterlab_port must be between 1024 and 65535 (got 80)",
+        "jupyter_service_port must be between 1024 and 65535 (got 80)",
     ),
     "JupyterLab listening on every address without the override": (
-        ("-e", "configure=true", "-e", "jupyterlab_ip=0.0.0.0"),
+        ("-e", "configure=true", "-e", "jupyter_service_ip=0.0.0.0"),
         None,
-        "jupyterlab_ip 0.0.0.0 is not a loopback address",
+        "jupyter_service_ip 0.0.0.0 is not a loopback address",
     ),
     "subnet that does not exist": (
         ("-e", "ec2_instance_subnet_id=subnet-0123456789abcdef0"),

@@ -6,6 +6,7 @@ import concurrent.futures
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import boto3
 import pytest
@@ -300,7 +301,8 @@ def test_the_store_is_nosuid_and_only_root_enters_the_state(cloud: Cloud) -> Non
     home, store = cloud.settings.home, cloud.settings.store
     assert home.stat().st_mode & 0o777 == 0o700
     if store.is_mount():
-        options = next(line.split()[3] for line in open("/proc/self/mounts") if line.split()[1] == str(store))
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+        options = next(line.split()[3] for line in mounts if line.split()[1] == str(store))
         assert {"nosuid", "nodev"} <= set(options.split(",")), options
     ec2 = cloud.client()
     key_name, key = cloud.key_pair(ec2)

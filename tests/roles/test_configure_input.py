@@ -45,20 +45,20 @@ def configure(inventory: Path, *extra: str) -> subprocess.CompletedProcess:
 
 
 BAD_SETTINGS = [
-    (["-e", "jupyterlab_port=80"], "jupyterlab_port must be between 1024 and 65535"),
-    (["-e", "jupyterlab_port=70000"], "jupyterlab_port must be between 1024 and 65535"),
-    (["-e", "jupyterlab_port=eighty"], "jupyterlab_port"),
+    (["-e", "jupyter_service_port=80"], "jupyter_service_port must be between 1024 and 65535"),
+    (["-e", "jupyter_service_port=70000"], "jupyter_service_port must be between 1024 and 65535"),
+    (["-e", "jupyter_service_port=eighty"], "jupyter_service_port"),
     (["-e", "jupyterlab_env_manager=pip"], "jupyterlab_env_manager"),
     (["-e", "jupyterlab_env_path=opt/env"], "jupyterlab_env_path must be an absolute path"),
     (["-e", "jupyterlab_notebook_dir=notebooks"], "jupyterlab_notebook_dir must be an absolute path"),
     (["-e", "jupyterlab_git_dest=/srv/../etc/repo"], "jupyterlab_git_dest must be an absolute path"),
-    (["-e", "jupyterlab_ip=0.0.0.0"], "jupyterlab_ip 0.0.0.0 is not a loopback address"),
-    (["-e", "jupyterlab_ip=198.51.100.7"], "also set jupyterlab_allow_remote_access=true"),
-    (["-e", "jupyterlab_auth=password"], "jupyterlab_auth=password needs jupyterlab_password_hash"),
-    (["-e", "jupyterlab_auth=password", "-e", "jupyterlab_password_hash=sha1:abc"], "an argon2 hash"),
-    (["-e", "jupyterlab_auth=cookie"], "jupyterlab_auth"),
-    (["-e", "jupyterlab_umask=777"], "jupyterlab_umask must be four octal digits"),
-    (["-e", "jupyterlab_kernel_cull_interval=0"], "jupyterlab_kernel_cull_interval positive"),
+    (["-e", "jupyter_service_ip=0.0.0.0"], "jupyter_service_ip 0.0.0.0 is not a loopback address"),
+    (["-e", "jupyter_service_ip=198.51.100.7"], "also set jupyter_service_allow_remote_access=true"),
+    (["-e", "jupyter_service_auth=password"], "jupyter_service_auth=password needs jupyter_service_password_hash"),
+    (["-e", "jupyter_service_auth=password", "-e", "jupyter_service_password_hash=sha1:abc"], "an argon2 hash"),
+    (["-e", "jupyter_service_auth=cookie"], "jupyter_service_auth"),
+    (["-e", "jupyter_service_umask=777"], "jupyter_service_umask must be four octal digits"),
+    (["-e", "jupyter_service_kernel_cull_interval=0"], "jupyter_service_kernel_cull_interval positive"),
     (
         ["-e", "jupyterlab_env_manager=conda", "-e", "jupyterlab_requirements_file=/etc/hostname"],
         "jupyterlab_requirements_file goes with jupyterlab_env_manager=uv",
@@ -78,7 +78,7 @@ def test_bad_setting_fails_before_connecting(inventory: Path, arguments: list[st
 
 
 def test_short_token_is_refused_without_showing_it(inventory: Path) -> None:
-    result = configure(inventory, "-e", "jupyterlab_token=tooshort-secret")
+    result = configure(inventory, "-e", "jupyter_service_token=tooshort-secret")
     assert result.returncode != 0
     assert "UNREACHABLE" not in result.stdout
     assert "tooshort-secret" not in result.stdout + result.stderr
@@ -89,12 +89,12 @@ def test_short_token_is_refused_without_showing_it(inventory: Path) -> None:
     "arguments",
     [
         [],
-        ["-e", "jupyterlab_ip=198.51.100.7", "-e", "jupyterlab_allow_remote_access=true"],
+        ["-e", "jupyter_service_ip=198.51.100.7", "-e", "jupyter_service_allow_remote_access=true"],
         [
             "-e",
             "jupyterlab_env_manager=uv",
             "-e",
-            "jupyterlab_port=8890",
+            "jupyter_service_port=8890",
             "-e",
             "jupyterlab_notebook_dir=/srv/notebooks",
         ],
@@ -104,5 +104,5 @@ def test_short_token_is_refused_without_showing_it(inventory: Path) -> None:
 def test_good_settings_pass_the_checks(inventory: Path, arguments: list[str]) -> None:
     result = configure(inventory, *arguments)
     assert "UNREACHABLE" in result.stdout, result.stdout[-2000:]
-    if "jupyterlab_allow_remote_access=true" in arguments:
+    if "jupyter_service_allow_remote_access=true" in arguments:
         assert "WARNING: JupyterLab will listen on 198.51.100.7:8887" in result.stdout

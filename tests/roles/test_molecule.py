@@ -39,8 +39,8 @@ STEPS = ("create", "prepare", "check", "converge", "idempotence", "check-after",
 # The one task check mode reports in place of another: systemd cannot be asked about a unit that
 # check mode has not installed.
 CHECK_MODE_STAND_INS = {
-    "labcloud.jupyter.jupyterlab : Report that the new service would be enabled and started": (
-        "labcloud.jupyter.jupyterlab : Enable and start the JupyterLab service"
+    "labcloud.jupyter.jupyter_service : Report that the new service would be enabled and started": (
+        "labcloud.jupyter.jupyter_service : Enable and start the JupyterLab service"
     ),
 }
 
@@ -142,7 +142,7 @@ def switch_to_password(env: dict[str, str], entry: dict) -> dict:
     )
     make_hash = "from jupyter_server.auth import passwd; print(passwd('molecule password'))"
     password_hash = ssh(address, key, f'/opt/jupyterlab/env/bin/python -c "{make_hash}"').stdout.strip()
-    settings = json.dumps({"jupyterlab_auth": "password", "jupyterlab_password_hash": password_hash})
+    settings = json.dumps({"jupyter_service_auth": "password", "jupyter_service_password_hash": password_hash})
     run = molecule(env, "converge", "--", "--limit", "fresh", "-e", settings)
     outcome: dict = {"run": run, "hash": password_hash}
     if run.returncode == 0:
@@ -272,8 +272,9 @@ def test_password_authentication(scenario: dict) -> None:
     assert outcome["directories"] == ["750 admin:admin", "755 root:root"], "the run repairs the directories"
     assert outcome["unit_edited"] == "0", "the run rewrites the service unit edited by hand"
     repaired = changed_tasks(run.stdout)["fresh"]
-    assert "labcloud.jupyter.jupyterlab : Make the configuration and notebook directories" in repaired
-    assert "labcloud.jupyter.jupyterlab : Install the JupyterLab service unit" in repaired
+    assert "labcloud.jupyter.jupyterlab : Make the notebook directory" in repaired
+    assert "labcloud.jupyter.jupyter_service : Make the configuration directory" in repaired
+    assert "labcloud.jupyter.jupyter_service : Install the JupyterLab service unit" in repaired
     assert outcome["url"] == "http://127.0.0.1:8887/lab"
     assert outcome["anonymous"] == 403
     assert outcome["wrong"] == 403

@@ -1,9 +1,10 @@
 """Each fact of the owner identity is written in one place: plugins/module_utils/identity.py.
 
-The owner pattern, the `jupyter-<owner>` name format, the ManagedBy value, JupyterLab's default port
-and the default key directory must not be restated in the collection's code (roles, playbooks,
-inventories, plugins, templates); roles and playbooks reach them through the identity filter and
-lookup. Documentation may name them (comments, argument specs, module and plugin documentation).
+The owner pattern, the `jupyter-<owner>` name format, the ManagedBy value, JupyterLab's default port,
+the default key directory and the command that prints the URL must not be restated in the
+collection's code (roles, playbooks, inventories, plugins, templates); roles and playbooks reach them
+through the identity filter and lookup. Documentation may name them (comments, argument specs,
+module and plugin documentation).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ YAML_RULES = {
     ),
     "JupyterLab's default port": re.compile(r"(?<![\w.])8887(?![\w.])"),
     "default key directory": re.compile(r"\.labcloud/keys"),
+    "URL command": re.compile(r"/usr/local/bin/jupyterlab-url"),
 }
 PYTHON_RULES = {
     "owner pattern": lambda text: bool(YAML_RULES["owner pattern"].search(text)),
@@ -37,6 +39,7 @@ PYTHON_RULES = {
     "ManagedBy value": lambda text: text == "labcloud.jupyter",
     "JupyterLab's default port": lambda text: bool(YAML_RULES["JupyterLab's default port"].search(text)),
     "default key directory": lambda text: bool(YAML_RULES["default key directory"].search(text)),
+    "URL command": lambda text: bool(YAML_RULES["URL command"].search(text)),
 }
 
 
