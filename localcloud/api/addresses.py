@@ -4,13 +4,19 @@
   127.0.0.0/8; here they come from the local cloud's own pool (config.PUBLIC_POOL).
 - On stop and start moto replaces an associated Elastic IP with a new auto-assigned address; on
   EC2 the Elastic IP stays.
+- AssociateAddress: moto associates with an instance in any state; EC2 refuses an instance that is
+  pending, shutting down or terminated (`InvalidInstanceID`, "The pending instance 'i-...' is not
+  in a valid state for this operation."), so a tool must wait for `running` (or `stopped`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from localcloud.api.patching import controller
+from localcloud.api.patching import controller, ec2_error, original, replace
+
+# Instance states in which EC2 refuses to associate an address with the instance.
+NOT_ASSOCIABLE = ("pending", "shutting-down", "terminated")
 
 
 def install() -> None:
@@ -18,6 +24,16 @@ def install() -> None:
 
     elastic_network_interfaces.random_public_ip = allocate_public_ip
     elastic_ip_addresses.random_ip = allocate_public_ip
+    replace(elastic_ip_addresses.ElasticAddressBackend, "associate_address", associate_address)
+
+
+def associate_address(self: Any, instance: Any = None, eni: Any = None, **kwargs: Any) -> Any:
+    """AssociateAddress: only with an instance that is running or stopped (or its interface)."""
+    target = instance if instance is not None else getattr(eni, "instance", None)
+    if target is not None and target.state in NOT_ASSOCIABLE:
+        message = f"The {target.state} instance '{target.id}' is not in a valid state for this operation."
+        raise ec2_error("InvalidInstanceID", message)
+    return original("ElasticAddressBackend", "associate_address")(self, instance=instance, eni=eni, **kwargs)
 
 
 def allocate_public_ip() -> str:

@@ -51,14 +51,22 @@ def block_device_mappings(volumes: Any) -> List[Dict[str, Any]]:
     for volume in volumes:
         if not isinstance(volume, Mapping) or "device_name" not in volume or "size" not in volume:
             raise AnsibleFilterError(f"A volume needs device_name and size: {volume!r}")
+        try:
+            size = int(volume["size"])
+        except (TypeError, ValueError) as e:
+            raise AnsibleFilterError(
+                f"The size of volume {volume['device_name']} is not a number of GiB: {volume['size']!r}"
+            ) from e
+        delete = volume.get("delete_on_termination")
         mappings.append(
             {
                 "device_name": volume["device_name"],
                 "ebs": {
-                    "volume_size": int(volume["size"]),
+                    "volume_size": size,
                     "volume_type": volume.get("type") or "gp3",
                     "encrypted": True,
-                    "delete_on_termination": bool(volume.get("delete_on_termination", True)),
+                    # Unset (or null) means what EC2 does for a launch's volumes: deleted with the instance.
+                    "delete_on_termination": True if delete is None else bool(delete),
                 },
             }
         )

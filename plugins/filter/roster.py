@@ -57,7 +57,12 @@ def roster_entries(
             raise AnsibleFilterError(str(e)) from e
         entry["key_dir"] = key_dir or KEY_DIR
         entry["index"] = index
-        entry["local_port"] = int(entry.get("local_port") or first + index)
+        try:
+            entry["local_port"] = int(entry.get("local_port") or first + index)
+        except (TypeError, ValueError) as e:
+            raise AnsibleFilterError(
+                f"The local_port of owner {entry['owner']} is not a port number: {entry.get('local_port')!r}"
+            ) from e
         entries.append(entry)
     return entries
 

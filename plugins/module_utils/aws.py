@@ -38,6 +38,14 @@ def error_code(exception: Optional[BaseException]) -> Optional[str]:
     return response.get("Error", {}).get("Code")
 
 
+def aws_message(error: "LabcloudAWSError") -> str:
+    """Return AWS's own message of a failed call (without what was being done), or the error's text."""
+    response = getattr(error.exception, "response", None)
+    if isinstance(response, dict) and response.get("Error", {}).get("Message"):
+        return response["Error"]["Message"]
+    return str(error.exception or error)
+
+
 class LabcloudAWSError(AnsibleAWSError):
     """A step failed or was refused: message says what was being done, exception (and code) why."""
 

@@ -13,6 +13,7 @@ too, and every problem is collected (see launch_checks) instead of stopping at t
 """
 
 import os
+import re
 from typing import Any, Dict, List, Optional, Sequence
 
 # The import guard is the pattern ansible-test sanity expects.
@@ -24,6 +25,7 @@ except ImportError:
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import LabcloudAWSError
+from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import aws_message
 from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import call
 from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import describe_all
 from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import missing_tags
@@ -158,8 +160,11 @@ def find_types(client, region: str, names: List[str], problems: List[str]) -> Di
         except LabcloudAWSError as e:
             if e.code != "InvalidInstanceType":
                 raise
-            message = str(e)
-            unknown = [name for name in remaining if name in message] or remaining
+            # AWS's own message lists the unknown types ("The following supplied instance types do
+            # not exist: [c5.lrage]"); the error's text also repeats every requested type.
+            message = aws_message(e)
+            unknown = [name for name in remaining if re.search(rf"(?<![\w.]){re.escape(name)}(?![\w.])", message)]
+            unknown = unknown or remaining
             problems.extend(unknown_type(name, region) for name in unknown)
             remaining = [name for name in remaining if name not in unknown]
             continue

@@ -465,6 +465,11 @@ def ensure_present(module: AnsibleAWSModule, client, request: Dict[str, Any]) ->
     tags = wanted_tags(owner, name, request["tags"])
 
     instance = find_instance(client, instance_id)
+    if module.params["wait"] and not module.check_mode and instance.get("State", {}).get("Name") == "pending":
+        raise LabcloudAWSError(
+            f"Instance {instance_id} is still pending after {module.params['wait_timeout']} s; no address was "
+            "allocated: run again once it is running, or raise wait_timeout"
+        )
     refusal = instance_owner_error(instance, owner)
     if refusal:
         raise LabcloudAWSError(refusal)

@@ -266,6 +266,25 @@ def test_elastic_ip_and_vcpu_quotas_are_enforced_and_reported(cloud: Cloud) -> N
         assert f"limit of {allowed} " in refused.value.response["Error"]["Message"]
 
 
+def test_an_elastic_ip_waits_until_the_instance_is_no_longer_pending(cloud: Cloud) -> None:
+    ec2 = cloud.client()
+    instance_id = cloud.launch(ec2, wait=False)["InstanceId"]
+    allocation = ec2.allocate_address(Domain="vpc")
+    try:
+        with pytest.raises(ClientError) as refused:
+            ec2.associate_address(AllocationId=allocation["AllocationId"], InstanceId=instance_id)
+        error = refused.value.response["Error"]
+        assert error["Code"] == "InvalidInstanceID"
+        assert f"The pending instance '{instance_id}' is not in a valid state" in error["Message"]
+        cloud.wait_state(ec2, instance_id, "running")
+        ec2.associate_address(AllocationId=allocation["AllocationId"], InstanceId=instance_id)
+        assert cloud.describe(ec2, instance_id)["PublicIpAddress"] == allocation["PublicIp"]
+    finally:
+        cloud.cleanup()
+        cloud.idle()
+        ec2.release_address(AllocationId=allocation["AllocationId"])
+
+
 def test_a_first_boot_is_busy_with_packages_until_cloud_init_says_done(cloud: Cloud) -> None:
     seconds = cloud.status()["settings"]["first_boot_seconds"]
     if seconds < 5:
