@@ -14,6 +14,11 @@ measures, at the same time, one on each machine:
 then, on the Ansible machine,
 
   ansible second run   configure.yml again, with nothing left to change
+  the look             what configure.yml's roles need to know about the host (their requests,
+                       as configure.yml makes them), asked of labcloud.jupyter.host_facts in one
+                       task, against the kept modules that answer the same: setup, getent,
+                       stat (one item per path), package_facts, service_facts; each run LOOKS
+                       times, alternately, and the medians compared
 
 and prints the times with their ratios to the project's targets: the first run at most 1.25
 times the shell script, the second at most 10 % of the first with changed=0. Both machines are
@@ -25,6 +30,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +47,7 @@ from tests.localcloud_harness import SSH_OPTIONS, Cloud, ssh, start_session_clou
 
 ANSIBLE_RATIO_TARGET = 1.25
 SECOND_RUN_TARGET = 0.10
+LOOKS = 5
 USER = "admin"
 ROLES = REPO / "roles"
 # The templates of the jupyter_service role, by where they are written.
@@ -104,7 +111,7 @@ def shell_script(files: dict[str, str]) -> str:
         # The first boot holds the package manager's lock (2: done with recoverable errors).
         "if command -v cloud-init >/dev/null; then cloud-init status --wait >/dev/null || [ $? -eq 2 ]; fi",
         "ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || apt-get -o DPkg::Lock::Timeout=300 update -q",
-        f"{apt_get} git acl ca-certificates python3-venv",
+        f"{apt_get} git acl ca-certificates python3-venv python3-packaging",
         f"{apt_get} {' '.join(research['research_packages_os_packages'])}",
         "install -d -m 0755 /etc/jupyterlab /opt/jupyterlab",
         f"install -d -o {USER} -g {USER} -m 0750 /home/{USER}/notebooks",
@@ -151,6 +158,52 @@ def run_configure(inventory: Path) -> tuple[float, str]:
 def run_script(address: str, key: Path, script: str) -> float:
     argv = ["ssh", "-i", str(key), *SSH_OPTIONS, f"{USER}@{address}", "sudo bash -s"]
     return timed_run(argv, "the shell script", input=script)[0]
+
+
+def look_playbooks(workdir: Path) -> dict[str, Path]:
+    """Two playbooks that find out what configure.yml's roles need, with its own settings and requests.
+
+    Both are configure.yml itself with its tasks replaced (its roles stay in the play for their
+    variables, and are skipped by the tag): "own" asks host_facts, as configure.yml does; "kept"
+    asks the kept modules the same questions (a passwd entry per user, a stat per path, the
+    installed packages, the units).
+    """
+    play = yaml.safe_load((REPO / "playbooks/configure.yml").read_text())[0]
+    play["hosts"] = "jupyter"
+    looked = "[miniconda_look, jupyterlab_look, research_packages_look, jupyter_service_look, sshd_look]"
+    own = [{"name": "Look at the host", "labcloud.jupyter.host_facts": {"requests": "{{ " + looked + " }}"}}]
+    kept = [
+        {"name": "Facts", "ansible.builtin.setup": {"gather_subset": ["min"]}},
+        {
+            "name": "Users",
+            "ansible.builtin.getent": {"database": "passwd", "key": "{{ item }}", "fail_key": False},
+            "loop": "{{ " + looked + " | map(attribute='user') | select | unique | list }}",
+        },
+        {
+            "name": "Paths",
+            "ansible.builtin.stat": {"path": "{{ item }}", "get_checksum": False},
+            "loop": "{{ " + looked + " | map(attribute='paths') | map('dict2items') | flatten"
+            " | map(attribute='value') | unique | list }}",
+        },
+        {"name": "Packages", "ansible.builtin.package_facts": {"manager": "apt"}},
+        {"name": "Units", "ansible.builtin.service_facts": {}},
+    ]
+    playbooks = {}
+    for name, tasks in (("own", own), ("kept", kept)):
+        variant = {**play, "pre_tasks": [{**task, "tags": ["look"]} for task in tasks]}
+        playbooks[name] = workdir / f"look-{name}.yml"
+        playbooks[name].write_text(yaml.safe_dump([variant], sort_keys=False))
+    return playbooks
+
+
+def time_looks(inventory: Path, playbooks: dict[str, Path]) -> dict[str, float]:
+    """The median wall time of each look playbook, run LOOKS times alternately."""
+    times: dict[str, list[float]] = {name: [] for name in playbooks}
+    for _ in range(LOOKS):
+        for name, playbook in playbooks.items():
+            argv = [str(REPO / ".venv/bin/ansible-playbook"), "-i", str(inventory), "--tags", "look", str(playbook)]
+            times[name].append(timed_run(argv, f"the {name} look", cwd=REPO / "playbooks", env=ansible_env())[0])
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def changed_count(output: str) -> int:
@@ -222,6 +275,7 @@ def main() -> int:
             print("\n".join(errors), file=sys.stderr)
             return 1
         times["second"], outputs["second"] = run_configure(inventory)
+        looks = time_looks(inventory, look_playbooks(workdir))
 
         served = {
             "ansible": serves_jupyterlab(ansible_machine["PublicIpAddress"], key),
@@ -242,6 +296,10 @@ def main() -> int:
             f"  second / first        {second:5.3f}  target <= {SECOND_RUN_TARGET} and changed=0   {verdict[ok_second]}"
         )
         print(f"  JupyterLab answers with its token: ansible {served['ansible']}, shell {served['shell']}")
+        print(f"what configure.yml's roles look at on the host, median of {LOOKS} runs of each, alternately")
+        print(f"  {'host_facts, one task':34} {looks['own']:6.2f} s")
+        print(f"  {'setup, getent, stat, package_facts, service_facts':34} {looks['kept']:6.2f} s")
+        print(f"  kept / host_facts     {looks['kept'] / looks['own']:5.2f}")
         return 0 if all(served.values()) else 1
     finally:
         cloud.cleanup()

@@ -17,14 +17,24 @@ from pathlib import Path
 import pytest
 
 from localcloud import cli, config
-from localcloud.host import cleanup
+from localcloud.host import cleanup, kernel
 from tests.localcloud_harness import REPO, Cloud, requirements_missing, start_session_cloud, wait_ssh
 
 pytestmark = pytest.mark.standalone
 
 
+def kernel_limits() -> dict[str, int]:
+    return {name: int((kernel.PROC_SYS / name).read_text().split()[0]) for name in kernel.LIMITS}
+
+
 @pytest.fixture
-def own_cloud(tmp_path: Path) -> Cloud:
+def limits_before() -> dict[str, int]:
+    """The kernel limits the local cloud raises, as they were before it started."""
+    return kernel_limits()
+
+
+@pytest.fixture
+def own_cloud(tmp_path: Path, limits_before: dict[str, int]) -> Cloud:
     reason = requirements_missing()
     if reason:
         pytest.skip(f"skipped: {reason}")
@@ -46,6 +56,7 @@ def busy_cloud(cloud: Cloud) -> list[str]:
     for instance in (first, second):
         wait_ssh(instance["PublicIpAddress"], key)
     cloud.idle()
+    assert all(kernel_limits()[name] >= wanted for name, wanted in kernel.LIMITS.items())
     found = cleanup.leftovers(cloud.settings)
     assert len(found["processes"]) == 3 and len(found["namespaces"]) == 2 and len(found["links"]) == 2
     assert len(found["mounts"]) == 2, "each running machine's root is mounted in its directory"
@@ -56,7 +67,7 @@ def busy_cloud(cloud: Cloud) -> list[str]:
     return [first["InstanceId"], second["InstanceId"]]
 
 
-def nothing_left(settings: config.Settings, forward_before: str) -> None:
+def nothing_left(settings: config.Settings, forward_before: str, limits_before: dict[str, int]) -> None:
     left = cleanup.leftovers(settings)
     assert left == {
         "processes": [],
@@ -69,6 +80,7 @@ def nothing_left(settings: config.Settings, forward_before: str) -> None:
     routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
     assert "198.51.100." not in routes and "lcv" not in routes
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == forward_before
+    assert kernel_limits() == limits_before, "the kernel's inotify limits are back as they were"
     assert not any(settings.volumes.glob("*")) if settings.volumes.exists() else True
     assert not settings.store.is_mount() and not settings.store_image.exists(), "the btrfs store was left"
 
@@ -79,16 +91,16 @@ def run_down() -> subprocess.CompletedProcess:
     )
 
 
-def test_down_after_an_orderly_run_leaves_nothing(own_cloud: Cloud) -> None:
+def test_down_after_an_orderly_run_leaves_nothing(own_cloud: Cloud, limits_before: dict[str, int]) -> None:
     forward_before = (own_cloud.settings.home / "ip_forward").read_text().strip()
     busy_cloud(own_cloud)
     result = run_down()
     assert result.returncode == 0, result.stderr
     assert "nothing is left behind" in result.stderr
-    nothing_left(own_cloud.settings, forward_before)
+    nothing_left(own_cloud.settings, forward_before, limits_before)
 
 
-def test_down_after_a_crash_leaves_nothing(own_cloud: Cloud) -> None:
+def test_down_after_a_crash_leaves_nothing(own_cloud: Cloud, limits_before: dict[str, int]) -> None:
     forward_before = (own_cloud.settings.home / "ip_forward").read_text().strip()
     busy_cloud(own_cloud)
     pid = cleanup.read_pid(own_cloud.settings.pidfile)
@@ -100,4 +112,4 @@ def test_down_after_a_crash_leaves_nothing(own_cloud: Cloud) -> None:
     assert len(orphans["processes"]) == 2, "the machines outlive the crashed API process"
     result = run_down()
     assert result.returncode == 0, result.stderr
-    nothing_left(own_cloud.settings, forward_before)
+    nothing_left(own_cloud.settings, forward_before, limits_before)

@@ -39,6 +39,9 @@ STEPS = ("create", "prepare", "check", "converge", "idempotence", "check-after",
 # The one task check mode reports in place of another: systemd cannot be asked about a unit that
 # check mode has not installed.
 CHECK_MODE_STAND_INS = {
+    "labcloud.jupyter.jupyterlab : Report that uv would be installed from PyPI into its own virtualenv": (
+        "labcloud.jupyter.jupyterlab : Install uv from PyPI into its own virtualenv"
+    ),
     "labcloud.jupyter.jupyter_service : Report that the new service would be enabled and started": (
         "labcloud.jupyter.jupyter_service : Enable and start the JupyterLab service"
     ),
