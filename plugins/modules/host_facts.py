@@ -24,6 +24,9 @@ description:
   - This closes a gap. M(ansible.builtin.setup), M(ansible.builtin.stat),
     M(ansible.builtin.package_facts), M(ansible.builtin.getent) and M(ansible.builtin.service_facts)
     would be one module each (and a module per path), and would be run again by every role.
+    C(bench/configure.py) measures the difference; for what C(playbooks/configure.yml)'s five roles
+    ask of a Debian 12 machine, one look took 1.8 s and the kept modules asking the same 10.6 s
+    (5.8 times as long), medians of five runs each in one run of the benchmark.
 options:
   requests:
     description: What the roles want to know.
