@@ -62,7 +62,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp: Optional[str] = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         path = os.path.expanduser(args["path"])
         hosts = checked_hosts(args["hosts"])
         if not os.path.exists(path):

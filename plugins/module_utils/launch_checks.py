@@ -46,7 +46,7 @@ def image_query(image: str) -> Dict[str, Any]:
     name pattern of the caller's own images."""
     if image.startswith("ami-"):
         return {"ImageIds": [image]}
-    owner, _, pattern = image.partition("/")
+    owner, pattern = image.split("/", 1) if "/" in image else (image, "")
     if pattern and re.match(IMAGE_OWNER_PATTERN, owner):
         return {"Owners": [owner], "Filters": [{"Name": "name", "Values": [pattern]}]}
     return {"Owners": ["self"], "Filters": [{"Name": "name", "Values": [image]}]}

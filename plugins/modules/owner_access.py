@@ -71,9 +71,10 @@ options:
           - The private key never leaves this machine; only its public half is sent to EC2.
         type: path
       ssh_cidr:
-        description: The only source network allowed to reach O(port), IPv4 or IPv6 (a bare address means /32 or /128).
+        description:
+          - The only source network allowed to reach O(port), IPv4 or IPv6 (a bare address means /32 or /128).
+          - Required when O(state=present).
         type: str
-        required: true
       description:
         description: Description of the group when it is created (EC2 cannot change it later).
         type: str
