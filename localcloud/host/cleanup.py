@@ -14,6 +14,8 @@ from localcloud.config import Settings
 from localcloud.host import disks, kernel, machines, network
 
 log = logging.getLogger(__name__)
+# How long `down` waits for the kernel to let go of the loop devices it detached.
+LOOP_RELEASE_SECONDS = 20
 
 
 def process_is(pid: int, program: str) -> bool:
@@ -114,4 +116,11 @@ def down(settings: Settings) -> dict[str, list[str]]:
             disks.remove(directory)
     for path in (settings.pidfile, settings.envfile, settings.credentials, previous, limits):
         path.unlink(missing_ok=True)
+    # The kernel lets a loop device go only once nothing holds it: the file systems of machines
+    # killed a moment ago, a store unmounted lazily. Bounded: what is still held then is reported.
+    deadline = time.monotonic() + LOOP_RELEASE_SECONDS
+    while settings.home.exists() and disks.loops_under(settings.home) and time.monotonic() < deadline:
+        for loop in disks.loops_under(settings.home):
+            disks.detach_loop(loop)
+        time.sleep(0.25)
     return leftovers(settings)
