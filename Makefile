@@ -65,7 +65,7 @@ ansible-lint: $(STAMP)
 	ansible-lint --profile production
 
 syntax: $(STAMP) ## ansible-playbook --syntax-check on every playbook
-	@for p in playbooks/*.yml; do ansible-playbook --syntax-check "$$p" >/dev/null && echo "syntax ok: $$p"; done
+	@for p in playbooks/*.yml; do ansible-playbook --syntax-check "$$p" >/dev/null || exit 1; echo "syntax ok: $$p"; done
 
 sanity: $(STAMP) ## ansible-test sanity over the collection's plugins
 	tests/sanity/run.sh

@@ -4,11 +4,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Filters identity, owner_problems, login_user and image_family: the owner identity for playbooks.
+"""Filters identity, owner_problems, login_user, image_family and image_name: the owner identity for playbooks.
 
 They hand the rules of plugins/module_utils/identity.py to roles and playbooks, which then state
 none of them again. This file holds several filters, so each one's documentation is in the file
-of its name beside it (identity.yml, owner_problems.yml, login_user.yml, image_family.yml), the
+of its name beside it (identity.yml, owner_problems.yml, login_user.yml, image_family.yml,
+image_name.yml), the
 way ansible-doc finds it.
 """
 
@@ -18,6 +19,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import identity
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import image_family
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import image_name
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import login_user_of
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import owner_error
 
@@ -81,6 +83,14 @@ def ami_family(image: Any) -> str:
     return image_family(image.get("name") or "", image.get("description") or "", image.get("tags"))
 
 
+def owner_image_name(owner: Any, project: Any, version: Any) -> str:
+    """Return the name of an image of the owner's VM for a project and version, refusing invalid parts."""
+    try:
+        return image_name(owner, project, version)
+    except ValueError as e:
+        raise AnsibleFilterError(str(e)) from e
+
+
 class FilterModule:
     """The collection's identity filters."""
 
@@ -91,4 +101,5 @@ class FilterModule:
             "owner_problems": owner_problems,
             "login_user": instance_login_user,
             "image_family": ami_family,
+            "image_name": owner_image_name,
         }

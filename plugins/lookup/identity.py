@@ -23,7 +23,8 @@ options:
       - V(owner_rule), the same rule as a phrase for messages.
       - V(login_users), the login user of each image family.
       - V(tag_keys), the keys of the collection's tags by their names C(name), C(owner),
-        C(managed_by), C(login_user) and C(image_family).
+        C(managed_by), C(login_user), C(image_family), and those of its images C(project), C(version),
+        C(source_instance), C(packages) and C(verified).
       - V(key_dir), where the owners' private keys are kept by default (V(~/.labcloud/keys)).
       - V(jupyter_port), the port JupyterLab listens on inside the VM by default (the tutorial's V(8887)).
       - V(local_port), the first local port of the SSH tunnel by default (the tutorial's V(7005)).

@@ -28,6 +28,14 @@ MANAGED_BY_TAG = "ManagedBy"
 # The login user and the image family of an instance, set when it is launched.
 LOGIN_USER_TAG = "LoginUser"
 IMAGE_FAMILY_TAG = "ImageFamily"
+# What an image of an owner's VM carries besides Name, Owner, ManagedBy and its ImageFamily and
+# LoginUser: its project and version (its name is made of them), the instance it was made from, a
+# digest of its environment's package list, and the outcome of its verification.
+PROJECT_TAG = "Project"
+VERSION_TAG = "Version"
+SOURCE_INSTANCE_TAG = "SourceInstance"
+PACKAGES_TAG = "PackagesDigest"
+VERIFIED_TAG = "Verified"
 # The tag keys above by the names playbooks use for them.
 TAG_KEYS = {
     "name": NAME_TAG,
@@ -35,6 +43,11 @@ TAG_KEYS = {
     "managed_by": MANAGED_BY_TAG,
     "login_user": LOGIN_USER_TAG,
     "image_family": IMAGE_FAMILY_TAG,
+    "project": PROJECT_TAG,
+    "version": VERSION_TAG,
+    "source_instance": SOURCE_INSTANCE_TAG,
+    "packages": PACKAGES_TAG,
+    "verified": VERIFIED_TAG,
 }
 
 # An owner's name goes into resource names, file names and ssh configuration, so it is kept plain.
@@ -83,6 +96,22 @@ def owner_error(owner: Any) -> Optional[str]:
 def resource_name(owner: str) -> str:
     """Return the name of the owner's instance, key pair, security group and Elastic IP."""
     return f"jupyter-{owner}"
+
+
+# An image's project and version go into its name: plain words, as in jupyter-ada-ocean-2026-12-01.
+IMAGE_PART_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
+IMAGE_PART_RULE = "1 to 40 letters, digits, dots, underscores and hyphens, starting with a letter or digit"
+
+
+def image_name(owner: str, project: str, version: str) -> str:
+    """Return the name of an image of the owner's VM for a project and version (ValueError when invalid)."""
+    error = owner_error(owner)
+    if error:
+        raise ValueError(error)
+    for part, value in (("project", project), ("version", version)):
+        if not isinstance(value, str) or not re.fullmatch(IMAGE_PART_PATTERN, value):
+            raise ValueError(f"Invalid image {part} {_shown(value)}: use {IMAGE_PART_RULE}")
+    return f"{resource_name(owner)}-{project}-{version}"
 
 
 def key_file_name(owner: str) -> str:

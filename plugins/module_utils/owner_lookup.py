@@ -32,6 +32,7 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import missin
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import MANAGED_BY
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import MANAGED_BY_TAG
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import OWNER_TAG
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import SOURCE_INSTANCE_TAG
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import is_owned_by
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import owner_error
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import resource_name
@@ -369,7 +370,10 @@ def images_made_from(client, results: List[Dict[str, Any]]) -> None:
         return
     images = describe_all(client, "describe_images", "Images", "Could not list this account's images", Owners=["self"])
     for image in images:
-        owner_result = sources.get(image.get("SourceInstanceId"))
+        # An image made by CreateImage names its instance; a copy of it (CopyImage, made to share it
+        # with another key) names only the image it copied, and carries the collection's tag.
+        source = image.get("SourceInstanceId") or tag_dict(image).get(SOURCE_INSTANCE_TAG)
+        owner_result = sources.get(source)
         if owner_result is not None:
             owner_result["image_available"] = owner_result["image_available"] or image.get("State") == "available"
             owner_result["images"].append(
@@ -377,7 +381,7 @@ def images_made_from(client, results: List[Dict[str, Any]]) -> None:
                     "image_id": image["ImageId"],
                     "name": image.get("Name"),
                     "state": image.get("State"),
-                    "source_instance_id": image.get("SourceInstanceId"),
+                    "source_instance_id": source,
                     "tags": tag_dict(image),
                 }
             )

@@ -18,9 +18,13 @@ description:
   - Every account ID and ARN is checked before any API call; a malformed value, a duplicate,
     V(all) or the AMI owner's own account is refused with a message that names it.
   - An AMI is made public only with O(public=true), and the result says so (RV(made_public)).
-  - Refuses to share an AMI whose snapshots are encrypted with the AWS-managed key
-    C(alias/aws/ebs), which other accounts cannot use; such an AMI has to be copied with a
-    customer-managed key first.
+  - An AMI whose snapshots are encrypted with the AWS-managed key C(alias/aws/ebs), which other
+    accounts cannot use, is refused, unless O(copy_with_key) names a customer-managed key. The AMI
+    is then copied with that key (CopyImage; the copy is tagged like the AMI, plus C(CopyOf)), and
+    the copy is what is shared. A later run finds that copy again rather than making another.
+  - With a customer-managed key (the AMI's own or the copy's), each account of O(account_ids) gets
+    a KMS grant for what a launch from the AMI needs (O(grant_key_use)); an account without it sees
+    its launch end in C(terminated), as AWS does.
   - This closes gaps in M(amazon.aws.ec2_ami), whose O(amazon.aws.ec2_ami#module:launch_permissions)
     makes an AMI public with C(group_names=[all]), does not validate account IDs, and leaves the
     snapshots unshared so that copies fail.
@@ -75,6 +79,28 @@ options:
       - AWS does not allow an AMI with encrypted snapshots to be public; this is refused.
       - Cannot be used with O(state=absent).
     type: bool
+  copy_with_key:
+    description:
+      - A customer-managed KMS key (ID, ARN, alias or alias ARN) of this account. When the AMI's
+        snapshots are encrypted with the AWS-managed key, the AMI is copied with this key, the run
+        waits until the copy is available (up to O(wait_timeout) seconds), and the copy is shared.
+      - The copy is named after the AMI with C(-shared) added, and tagged like it, plus C(CopyOf)
+        with the AMI's ID.
+      - Only with O(state=present). Ignored when the AMI needs no copy (unencrypted, or encrypted
+        with a customer-managed key).
+    type: str
+  grant_key_use:
+    description:
+      - Give each account of O(account_ids) a KMS grant on the customer-managed key of the shared
+        AMI's snapshots, named C(labcloud-launch-<account>), for the operations a launch from it
+        needs (C(CreateGrant), C(Decrypt), C(DescribeKey), C(GenerateDataKeyWithoutPlaintext),
+        C(ReEncryptFrom), C(ReEncryptTo)). The grant of an account that this run removes from the AMI
+        (O(state=absent), or O(purge=true)) is revoked; other grants on the key are left alone, as
+        the key may serve other AMIs.
+      - Grants cannot name organizations or organizational units; their accounts need a key policy
+        statement, and the module warns about it.
+    type: bool
+    default: true
   wait:
     description:
       - Wait until the AMI is C(available) before sharing it. A freshly created AMI is
@@ -105,8 +131,9 @@ attributes:
 notes:
   - The account of the credentials is read with C(sts:GetCallerIdentity), to refuse sharing with
     itself and AMIs it does not own.
-  - Encrypted snapshots are checked with C(kms:DescribeKey). With a customer-managed key, the
-    accounts also need permission to use that key; the module warns about it.
+  - Encrypted snapshots are checked with C(kms:DescribeKey); grants are listed, made and revoked
+    with C(kms:ListGrants), C(kms:CreateGrant) and C(kms:RevokeGrant); copies are made with
+    C(ec2:CopyImage).
   - Throttling errors are retried with jittered exponential backoff.
 author:
   - labcloud.jupyter developers (@labcloud)
@@ -146,6 +173,15 @@ EXAMPLES = r"""
     msg: >-
       {{ shared.launch_permissions_before.account_ids }} ->
       {{ shared.launch_permissions_after.account_ids }}
+
+- name: Share an image encrypted with the default EBS key, through a copy with the lab's key
+  labcloud.jupyter.ami_share:
+    image_id: "{{ image.image_id }}"
+    account_ids: ["111122223333"]
+    copy_with_key: alias/lab-images
+    wait: true
+  register: shared
+  # shared.image_id is the copy's ID: the one to launch in account 111122223333.
 
 - name: Make a teaching image public (explicit)
   labcloud.jupyter.ami_share:
@@ -215,6 +251,21 @@ made_public:
   returned: always
   type: bool
   sample: false
+source_image_id:
+  description: The AMI asked for; RV(image_id) differs from it when a copy was shared instead.
+  returned: always
+  type: str
+  sample: ami-0123456789abcdef0
+copied:
+  description: Whether this run copied the AMI with O(copy_with_key) (or would, in check mode).
+  returned: always
+  type: bool
+  sample: false
+key_grants:
+  description: The KMS grants of the accounts on the key, after the run, by account.
+  returned: always
+  type: dict
+  sample: {"111122223333": "labcloud-launch-111122223333"}
 kms_key_ids:
   description: The customer-managed KMS keys that encrypt the AMI's snapshots.
   returned: always
@@ -223,7 +274,7 @@ kms_key_ids:
   sample: ["arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"]
 """
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 # The import guard is the pattern ansible-test sanity expects of modules.
 try:  # noqa: SIM105
@@ -257,6 +308,20 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import call
 from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import describe_all
 
 AWS_MANAGED_EBS_ALIAS = "alias/aws/ebs"
+# The tag of a copy made to share an AMI with another key, and the suffix of its name.
+COPY_OF_TAG = "CopyOf"
+COPY_SUFFIX = "-shared"
+# The module's grants on a key are named after the account they let launch the AMI.
+GRANT_PREFIX = "labcloud-launch-"
+# What EBS does with the key when another account launches the AMI.
+GRANT_OPERATIONS = (
+    "CreateGrant",
+    "Decrypt",
+    "DescribeKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+)
 # Seconds between two DescribeImages calls while waiting for the AMI.
 WAIT_DELAY = 5
 VOLUME_PERMISSION = "createVolumePermission"
@@ -400,6 +465,129 @@ def customer_managed_keys(kms, image_id: str, snapshots: List[Dict[str, Any]]) -
     return sorted(set(keys))
 
 
+def uses_aws_managed_key(kms, snapshots: List[Dict[str, Any]]) -> bool:
+    """Whether an encrypted snapshot of the AMI uses an AWS-managed key (which no other account can use)."""
+    for snapshot in (s for s in snapshots if s.get("Encrypted") and s.get("KmsKeyId")):
+        key = describe_key(kms, snapshot["KmsKeyId"], f"Could not describe the KMS key of {snapshot['SnapshotId']}")
+        if key.get("KeyManager") == "AWS":
+            return True
+    return False
+
+
+def customer_key(kms, key_ref: str) -> Dict[str, Any]:
+    """Return the metadata of the key to copy with, refusing an AWS-managed or unusable one."""
+    key = describe_key(kms, key_ref, f"Could not describe the KMS key {key_ref} (copy_with_key)")
+    if key.get("KeyManager") == "AWS":
+        raise LabcloudAWSError(f"copy_with_key {key_ref} is an AWS-managed key; give a customer-managed key")
+    if key.get("KeyState") not in (None, "Enabled"):
+        raise LabcloudAWSError(f"copy_with_key {key_ref} is {key.get('KeyState')}, not enabled")
+    return key
+
+
+def find_copy(ec2, image_id: str, key: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Return this account's copy of the AMI made with the key (tagged CopyOf), if one is usable."""
+    copies = describe_all(
+        ec2,
+        "describe_images",
+        "Images",
+        f"Could not look for copies of {image_id}",
+        Owners=["self"],
+        Filters=[{"Name": f"tag:{COPY_OF_TAG}", "Values": [image_id]}],
+    )
+    for copy in copies:
+        if copy.get("State") not in ("available", "pending"):
+            continue
+        snapshots = read_snapshots(ec2, copy["ImageId"], snapshot_ids_of(copy))
+        keys = {s.get("KmsKeyId") for s in snapshots if s.get("Encrypted")}
+        if snapshots and keys and keys <= {key.get("Arn"), key.get("KeyId")}:
+            return copy
+    return None
+
+
+def copy_image(module: AnsibleAWSModule, ec2, image: Dict[str, Any], key: Dict[str, Any]) -> str:
+    """Copy the AMI with the key (tagged like it, plus CopyOf) and return the copy's ID."""
+    tags = [t for t in image.get("Tags", []) if not t["Key"].lower().startswith("aws:") and t["Key"] != COPY_OF_TAG]
+    tags.append({"Key": COPY_OF_TAG, "Value": image["ImageId"]})
+    name = f"{image.get('Name') or image['ImageId']}{COPY_SUFFIX}"
+    response = call(
+        ec2.copy_image,
+        f"Could not copy {image['ImageId']} with KMS key {key.get('Arn')}",
+        SourceImageId=image["ImageId"],
+        SourceRegion=module.region,
+        Name=name[:128],
+        Description=f"Copy of {image['ImageId']} with a customer-managed key, to share it",
+        Encrypted=True,
+        KmsKeyId=key.get("Arn") or key["KeyId"],
+        TagSpecifications=[{"ResourceType": kind, "Tags": tags} for kind in ("image", "snapshot")],
+    )
+    return response["ImageId"]
+
+
+def grant_name(account_id: str) -> str:
+    """The name of the grant that lets an account launch the shared AMI."""
+    return f"{GRANT_PREFIX}{account_id}"
+
+
+def key_grants(kms, key_arn: str) -> Dict[str, Dict[str, Any]]:
+    """Return the module's grants on the key, by account."""
+    grants: Dict[str, Dict[str, Any]] = {}
+    marker = None
+    while True:
+        params = {"KeyId": key_arn}
+        if marker:
+            params["Marker"] = marker
+        response = call(kms.list_grants, f"Could not list the grants of KMS key {key_arn}", **params)
+        for grant in response.get("Grants", []):
+            name = grant.get("Name") or ""
+            if name.startswith(GRANT_PREFIX):
+                grants[name[len(GRANT_PREFIX) :]] = grant
+        if not response.get("Truncated"):
+            return grants
+        marker = response.get("NextMarker")
+
+
+def update_grants(
+    module: AnsibleAWSModule, kms, key_arn: str, accounts: List[str], revoked: List[str]
+) -> Tuple[bool, Dict[str, str]]:
+    """Give the accounts the module's grant on the key and revoke it from those that lost access.
+
+    Return whether a grant changed, and the module's grants on the key afterwards, by account.
+    """
+    existing = key_grants(kms, key_arn)
+    partition = key_arn.split(":")[1] if key_arn.startswith("arn:") else "aws"
+    missing = [a for a in accounts if a not in existing]
+    extra = [a for a in revoked if a in existing and a not in accounts]
+    if not module.check_mode:
+        for account_id in missing:
+            call(
+                kms.create_grant,
+                f"Could not grant account {account_id} use of KMS key {key_arn}",
+                KeyId=key_arn,
+                GranteePrincipal=f"arn:{partition}:iam::{account_id}:root",
+                Operations=list(GRANT_OPERATIONS),
+                Name=grant_name(account_id),
+            )
+        for account_id in extra:
+            call(
+                kms.revoke_grant,
+                f"Could not revoke the grant of account {account_id} on KMS key {key_arn}",
+                KeyId=key_arn,
+                GrantId=existing[account_id]["GrantId"],
+            )
+    after = (set(existing) | set(missing)) - set(extra)
+    return bool(missing or extra), {a: grant_name(a) for a in sorted(after)}
+
+
+def keys_of(kms, snapshots: List[Dict[str, Any]]) -> List[str]:
+    """Return the customer-managed keys of the encrypted snapshots (AWS-managed ones left out)."""
+    keys = set()
+    for snapshot in (s for s in snapshots if s.get("Encrypted") and s.get("KmsKeyId")):
+        key = describe_key(kms, snapshot["KmsKeyId"], f"Could not describe the KMS key of {snapshot['SnapshotId']}")
+        if key.get("KeyManager") != "AWS":
+            keys.add(key.get("Arn") or snapshot["KmsKeyId"])
+    return sorted(keys)
+
+
 def check_shareable(kms, image_id: str, snapshots: List[Dict[str, Any]], making_public: bool) -> List[str]:
     """Refuse sharing that AWS would not honour; return the customer-managed keys in use."""
     encrypted = [s["SnapshotId"] for s in snapshots if s.get("Encrypted")]
@@ -444,11 +632,36 @@ def apply_volume_permissions(ec2, snapshot_id: str, to_add: PermissionSet, to_re
         )
 
 
+def shared_image(module: AnsibleAWSModule, ec2, kms, account: str) -> Tuple[Dict[str, Any], bool]:
+    """Return the AMI to share (the one asked for, or its copy with copy_with_key) and whether a copy is new."""
+    params = module.params
+    image = available_image(module, ec2, params["image_id"], account)
+    if not params["copy_with_key"] or params["state"] != "present":
+        return image, False
+    snapshots = read_snapshots(ec2, image["ImageId"], snapshot_ids_of(image))
+    if not uses_aws_managed_key(kms, snapshots):
+        return image, False
+    key = customer_key(kms, params["copy_with_key"])
+    found = find_copy(ec2, image["ImageId"], key)
+    if found is not None:
+        if found.get("State") != "available":
+            wait_until_available(ec2, found["ImageId"], params["wait_timeout"])
+        return find_image(ec2, found["ImageId"]), False
+    if module.check_mode:
+        # The copy does not exist yet: what it would be shared like is what the AMI is shared like now.
+        return dict(image, ImageId=f"(a copy of {image['ImageId']})", Predicted=True), True
+    copy_id = copy_image(module, ec2, image, key)
+    wait_until_available(ec2, copy_id, params["wait_timeout"])
+    return find_image(ec2, copy_id), True
+
+
 def share(module: AnsibleAWSModule, ec2, kms, account: str) -> Dict[str, Any]:
     """Compute the change, refuse what cannot work, apply it unless in check mode, and report it."""
     params = module.params
-    image_id = params["image_id"]
-    image = available_image(module, ec2, image_id, account)
+    image, copied = shared_image(module, ec2, kms, account)
+    if image.get("Predicted"):
+        return predicted_copy(module, image)
+    image_id = image["ImageId"]
     snapshot_ids = snapshot_ids_of(image)
 
     requested = requested_set(params["account_ids"], params["organization_arns"], params["organizational_unit_arns"])
@@ -462,10 +675,19 @@ def share(module: AnsibleAWSModule, ec2, kms, account: str) -> Dict[str, Any]:
     volume_changes = {sid: difference(volumes_before[sid], volumes_after[sid]) for sid in snapshot_ids}
 
     grants = not launch_add.is_empty() or any(not add.is_empty() for add, _remove in volume_changes.values())
-    keys = (
-        check_shareable(kms, image_id, read_snapshots(ec2, image_id, snapshot_ids), launch_add.public) if grants else []
-    )
-    changed = launch_before != launch_after or volumes_before != volumes_after
+    keys: List[str] = []
+    if grants:
+        keys = check_shareable(kms, image_id, read_snapshots(ec2, image_id, snapshot_ids), launch_add.public)
+    elif params["grant_key_use"] and (launch_after.account_ids or launch_remove.account_ids):
+        keys = keys_of(kms, read_snapshots(ec2, image_id, snapshot_ids))
+    changed = copied or launch_before != launch_after or volumes_before != volumes_after
+    key_grants_after: Dict[str, str] = {}
+    if params["grant_key_use"]:
+        for key_arn in keys:
+            grants_changed, key_grants_after = update_grants(
+                module, kms, key_arn, sorted(launch_after.account_ids), sorted(launch_remove.account_ids)
+            )
+            changed = changed or grants_changed
 
     if changed and not module.check_mode:
         apply_launch_permissions(ec2, image_id, launch_add, launch_remove)
@@ -476,11 +698,17 @@ def share(module: AnsibleAWSModule, ec2, kms, account: str) -> Dict[str, Any]:
 
     if launch_add.public:
         warn(f"AMI {image_id} {'would be' if module.check_mode else 'is now'} public: any AWS account can launch it")
-    if keys and launch_after.account_ids:
+    if keys and launch_after.account_ids and not params["grant_key_use"]:
         warn(
             f"The snapshots of {image_id} are encrypted with {', '.join(keys)}: the accounts it is "
             "shared with also need permission to use that key "
             "(kms:DescribeKey, kms:CreateGrant, kms:Decrypt, kms:ReEncrypt*)"
+        )
+    if keys and (launch_after.organization_arns or launch_after.organizational_unit_arns):
+        warn(
+            f"The snapshots of {image_id} are encrypted with {', '.join(keys)}: KMS grants cannot name "
+            "organizations, so their accounts need a statement in that key's policy allowing "
+            "kms:DescribeKey, kms:CreateGrant, kms:Decrypt, kms:ReEncrypt* and kms:GenerateDataKeyWithoutPlaintext"
         )
 
     before = {
@@ -494,6 +722,9 @@ def share(module: AnsibleAWSModule, ec2, kms, account: str) -> Dict[str, Any]:
     result = {
         "changed": changed,
         "image_id": image_id,
+        "source_image_id": params["image_id"],
+        "copied": copied,
+        "key_grants": key_grants_after,
         "launch_permissions_before": before["launch_permissions"],
         "launch_permissions_after": after["launch_permissions"],
         "snapshot_permissions_before": before["snapshot_permissions"],
@@ -505,6 +736,28 @@ def share(module: AnsibleAWSModule, ec2, kms, account: str) -> Dict[str, Any]:
     if module._diff:
         result["diff"] = {"before": before, "after": after}
     return result
+
+
+def predicted_copy(module: AnsibleAWSModule, image: Dict[str, Any]) -> Dict[str, Any]:
+    """What check mode reports when the AMI would first be copied: the copy, shared with the accounts."""
+    params = module.params
+    requested = requested_set(params["account_ids"], params["organization_arns"], params["organizational_unit_arns"])
+    after = as_result(desired_set(PermissionSet(), requested, params["state"], params["purge"], params["public"]))
+    empty = as_result(PermissionSet())
+    return {
+        "changed": True,
+        "image_id": image["ImageId"],
+        "source_image_id": params["image_id"],
+        "copied": True,
+        "key_grants": {a: grant_name(a) for a in sorted(after["account_ids"])} if params["grant_key_use"] else {},
+        "launch_permissions_before": empty,
+        "launch_permissions_after": after,
+        "snapshot_permissions_before": {},
+        "snapshot_permissions_after": {},
+        "public": after["public"],
+        "made_public": after["public"],
+        "kms_key_ids": [],
+    }
 
 
 def main() -> None:
@@ -519,6 +772,8 @@ def main() -> None:
         public=dict(type="bool"),
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=1200),
+        copy_with_key=dict(type="str", no_log=False),
+        grant_key_use=dict(type="bool", default=True),
     )
     # purge and public depend on the value of state, which required_if / mutually_exclusive
     # cannot express, so validate_request() checks them with the other input rules.

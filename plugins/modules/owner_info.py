@@ -94,7 +94,9 @@ options:
     type: str
     default: us-east-1
   images_of_instances:
-    description: Also list, for each owner, the caller's images made from the owner's instances.
+    description:
+      - Also list, for each owner, the caller's images made from the owner's instances, and copies of
+        them tagged C(SourceInstance) with the instance's ID (as C(playbooks/image.yml) tags them).
     type: bool
     default: false
 extends_documentation_fragment:

@@ -305,18 +305,38 @@ def test_aws_managed_key_is_refused(run_module, aws, image, check):
     assert state(aws.ec2, image) == {"launch": EMPTY_LAUNCH, "snapshot": EMPTY_VOLUME}
 
 
-def test_customer_managed_key_is_shared(run_module, aws, image):
+def grants_on(aws, key: str) -> dict[str, list[str]]:
+    """The module's grants on the key: grantee principal -> operations."""
+    grants = aws.kms.list_grants(KeyId=key)["Grants"]
+    return {
+        g["GranteePrincipal"]: sorted(g["Operations"])
+        for g in grants
+        if g.get("Name", "").startswith("labcloud-launch-")
+    }
+
+
+LAUNCH_OPERATIONS = sorted(
+    ["CreateGrant", "Decrypt", "DescribeKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo"]
+)
+
+
+def test_customer_managed_key_is_shared_and_granted(run_module, aws, image):
     key = aws.kms.create_key(Description="lab images")["KeyMetadata"]["Arn"]
     aws_managed_ebs_key(aws)  # the AWS-managed key exists too, and is not this one
     snapshot = encrypt_image_snapshot(aws, image, key)
     args = {"image_id": image, "account_ids": [ACCOUNT_B]}
 
-    assert run_module("ami_share", args, check=True)["changed"] is True
+    predicted = run_module("ami_share", args, check=True)
+    assert predicted["changed"] is True
+    assert predicted["key_grants"] == {ACCOUNT_B: f"labcloud-launch-{ACCOUNT_B}"}
     assert state(aws.ec2, image) == {"launch": EMPTY_LAUNCH, "snapshot": EMPTY_VOLUME}
+    assert grants_on(aws, key) == {}
     applied = run_module("ami_share", args)
     assert applied["changed"] is True
     assert applied["kms_key_ids"] == [key]
-    assert any(key in warning and "need permission to use that key" in warning for warning in applied["warnings"])
+    assert applied["key_grants"] == {ACCOUNT_B: f"labcloud-launch-{ACCOUNT_B}"}
+    assert not any("need permission to use that key" in warning for warning in applied.get("warnings", []))
+    assert grants_on(aws, key) == {f"arn:aws:iam::{ACCOUNT_B}:root": LAUNCH_OPERATIONS}
     assert state(aws.ec2, image) == {
         "launch": {**EMPTY_LAUNCH, "account_ids": [ACCOUNT_B]},
         "snapshot": {"account_ids": [ACCOUNT_B], "public": False},
@@ -324,6 +344,71 @@ def test_customer_managed_key_is_shared(run_module, aws, image):
     assert snapshot_of(aws.ec2, image) == snapshot
     assert run_module("ami_share", args, check=True)["changed"] is False
     assert run_module("ami_share", args)["changed"] is False
+    assert len(aws.kms.list_grants(KeyId=key)["Grants"]) == 1, "no second grant"
+
+
+def test_without_key_grants_the_accounts_need_is_a_warning(run_module, aws, image):
+    key = aws.kms.create_key(Description="lab images")["KeyMetadata"]["Arn"]
+    encrypt_image_snapshot(aws, image, key)
+    applied = run_module("ami_share", {"image_id": image, "account_ids": [ACCOUNT_B], "grant_key_use": False})
+    assert applied["changed"] is True
+    assert any(key in warning and "need permission to use that key" in warning for warning in applied["warnings"])
+    assert grants_on(aws, key) == {}
+
+
+def test_an_account_removed_loses_its_grant_and_the_others_keep_theirs(run_module, aws, image):
+    key = aws.kms.create_key(Description="lab images")["KeyMetadata"]["Arn"]
+    encrypt_image_snapshot(aws, image, key)
+    run_module("ami_share", {"image_id": image, "account_ids": [ACCOUNT_B, ACCOUNT_C]})
+    assert set(grants_on(aws, key)) == {f"arn:aws:iam::{ACCOUNT_B}:root", f"arn:aws:iam::{ACCOUNT_C}:root"}
+
+    removed = run_module("ami_share", {"image_id": image, "account_ids": [ACCOUNT_B], "state": "absent"})
+    assert removed["changed"] is True
+    assert removed["key_grants"] == {ACCOUNT_C: f"labcloud-launch-{ACCOUNT_C}"}
+    assert set(grants_on(aws, key)) == {f"arn:aws:iam::{ACCOUNT_C}:root"}
+    assert launch_permissions(aws.ec2, image)["account_ids"] == [ACCOUNT_C]
+
+
+def test_an_image_on_the_aws_managed_key_is_shared_through_a_copy_with_the_lab_key(run_module, aws, image):
+    ebs_key = aws_managed_ebs_key(aws)
+    encrypt_image_snapshot(aws, image, ebs_key)
+    lab_key = aws.kms.create_key(Description="lab images")["KeyMetadata"]["Arn"]
+    aws.kms.create_alias(AliasName="alias/lab-images", TargetKeyId=lab_key)
+    aws.ec2.create_tags(Resources=[image], Tags=[{"Key": "Owner", "Value": "hedylamarr"}])
+    args = {"image_id": image, "account_ids": [ACCOUNT_B], "copy_with_key": "alias/lab-images", "wait": True}
+
+    predicted = run_module("ami_share", args, check=True)
+    assert predicted["changed"] is True and predicted["copied"] is True
+    assert aws.ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:CopyOf", "Values": [image]}])["Images"] == []
+
+    applied = run_module("ami_share", args)
+    assert applied["changed"] is True and applied["copied"] is True
+    copy = applied["image_id"]
+    assert copy != image and applied["source_image_id"] == image
+    (described,) = aws.ec2.describe_images(ImageIds=[copy])["Images"]
+    tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
+    assert tags["CopyOf"] == image and tags["Owner"] == "hedylamarr"
+    assert described["Name"] == "lab-image-shared"
+    (snapshot,) = aws.ec2.describe_snapshots(SnapshotIds=[snapshot_of(aws.ec2, copy)])["Snapshots"]
+    assert snapshot["Encrypted"] is True and snapshot["KmsKeyId"] == lab_key
+    assert state(aws.ec2, copy)["launch"]["account_ids"] == [ACCOUNT_B]
+    assert grants_on(aws, lab_key) == {f"arn:aws:iam::{ACCOUNT_B}:root": LAUNCH_OPERATIONS}
+    assert state(aws.ec2, image) == {"launch": EMPTY_LAUNCH, "snapshot": EMPTY_VOLUME}, "the source stays private"
+
+    again = run_module("ami_share", args)
+    assert again["changed"] is False and again["copied"] is False and again["image_id"] == copy
+    assert (
+        len(aws.ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:CopyOf", "Values": [image]}])["Images"])
+        == 1
+    )
+
+
+def test_copy_with_an_aws_managed_key_is_refused(run_module, aws, image):
+    ebs_key = aws_managed_ebs_key(aws)
+    encrypt_image_snapshot(aws, image, ebs_key)
+    result = run_module("ami_share", {"image_id": image, "account_ids": [ACCOUNT_B], "copy_with_key": "alias/aws/ebs"})
+    assert result["failed"] is True
+    assert "copy_with_key alias/aws/ebs is an AWS-managed key" in result["msg"]
 
 
 def test_encrypted_ami_is_not_made_public(run_module, aws, image):

@@ -12,7 +12,7 @@ FILTERS = FilterModule().filters()
 
 class TestFilterNames:
     def test_the_filters(self):
-        assert sorted(FILTERS) == ["identity", "image_family", "login_user", "owner_problems"]
+        assert sorted(FILTERS) == ["identity", "image_family", "image_name", "login_user", "owner_problems"]
 
     def test_the_test(self):
         assert sorted(IdentityTests().tests()) == ["managed"]
@@ -84,6 +84,26 @@ class TestLoginUserFilter:
             FILTERS["login_user"]("admin")
 
 
+class TestImageNameFilter:
+    def test_an_image_is_named_after_its_owner_project_and_version(self):
+        assert FILTERS["image_name"]("hedylamarr", "ocean", "2026-12-01") == "jupyter-hedylamarr-ocean-2026-12-01"
+
+    @pytest.mark.parametrize(
+        ("owner", "project", "version", "message"),
+        [
+            ("Hedy", "ocean", "1", "Invalid owner 'Hedy'"),
+            ("hedy", "ocean lab", "1", "Invalid image project 'ocean lab'"),
+            ("hedy", "ocean", "", "Invalid image version ''"),
+            ("hedy", "ocean", "-1", "Invalid image version '-1'"),
+            ("hedy", "ocean", "v" * 41, "Invalid image version"),
+            ("hedy", "ocean", 7, "Invalid image version 7"),
+        ],
+    )
+    def test_parts_that_cannot_name_an_image_are_refused(self, owner, project, version, message):
+        with pytest.raises(AnsibleFilterError, match=message):
+            FILTERS["image_name"](owner, project, version)
+
+
 class TestImageFamilyFilter:
     def test_image_as_ec2_ami_info_returns_it(self):
         image = {"image_id": "ami-1", "name": "debian-12-amd64-20250610-2137", "description": None, "tags": {}}
@@ -129,6 +149,11 @@ class TestLookup:
                 "managed_by": "ManagedBy",
                 "login_user": "LoginUser",
                 "image_family": "ImageFamily",
+                "project": "Project",
+                "version": "Version",
+                "source_instance": "SourceInstance",
+                "packages": "PackagesDigest",
+                "verified": "Verified",
             },
         ]
 
