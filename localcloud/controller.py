@@ -28,6 +28,12 @@ from localcloud.metadata import InstanceMetadata, user_data
 
 log = logging.getLogger(__name__)
 
+# How long EC2 takes to give up a launch, start or volume it cannot make (a key it may not use):
+# the instance shows `pending` (the volume `creating`) for about this long.
+LAUNCH_FAILURE_SECONDS = 2.0
+# How long a copy waits for its source snapshot to be complete.
+SNAPSHOT_WAIT_SECONDS = 600.0
+
 STATE_CODES = {
     "pending": 0,
     "running": 16,
@@ -184,6 +190,35 @@ class LocalCloud:
         set_state(instance, "shutting-down")
         self.queue(instance.id, lambda: self.finish_termination(instance), f"terminate {instance.id}")
 
+    def instance_launch_failed(self, instance: Any, reason: str) -> None:
+        """A launch EC2 cannot carry out (a key it may not use): pending, then terminated; no machine boots."""
+
+        def terminate() -> None:
+            # The volumes were never made for the instance, so none is left behind.
+            for _, mapping in instance.get_block_device_mapping:
+                mapping.delete_on_termination = True
+            instance.disable_api_termination = False
+            instance.ec2_backend.terminate_instances([instance.id])
+
+        self.give_up(instance, reason, terminate, "failed launch")
+
+    def instance_start_failed(self, instance: Any, reason: str) -> None:
+        """A start EC2 cannot carry out: pending, then stopped again; the machine does not boot."""
+        self.give_up(instance, reason, instance.stop, "failed start")
+
+    def give_up(self, instance: Any, reason: str, end: Callable[[], Any], what: str) -> None:
+        """Show the instance pending for a moment, then end it through the API's own stop or
+        terminate (as machine_exited does) with EC2's state reason."""
+        set_state(instance, "pending")
+
+        def work() -> None:
+            time.sleep(LAUNCH_FAILURE_SECONDS)
+            if instance.state == "pending":
+                end()
+                set_reason(instance, reason)
+
+        self.queue(instance.id, work, f"{what} {instance.id}")
+
     # ---- volume and snapshot hooks -------------------------------------------------------
 
     def volume_attached(self, volume: Any, instance: Any, device_name: str) -> None:
@@ -234,6 +269,17 @@ class LocalCloud:
 
         self.background(copy, f"copy {source_id}")
 
+    def volume_creation_failed(self, volume: Any) -> None:
+        """A volume EBS cannot make: `creating` for a moment, then gone from the API."""
+        volume.localcloud_state = "creating"
+
+        def vanish() -> None:
+            time.sleep(LAUNCH_FAILURE_SECONDS)
+            volume.ec2_backend.volumes.pop(volume.id, None)
+            self.store.delete_volume(volume.id)
+
+        self.background(vanish, f"failed volume {volume.id}")
+
     def snapshot_deleted(self, snapshot_id: str) -> None:
         self.background(lambda: self.store.delete_snapshot(snapshot_id), f"delete {snapshot_id}")
 
@@ -260,6 +306,39 @@ class LocalCloud:
                     self.boot(instance, fresh_instance_store=False)
 
         self.queue(instance.id, create, f"create image {ami.id}")
+
+    def image_copied(self, ami: Any, pairs: list[tuple[Any, Any]], usable: bool) -> None:
+        """CopyImage: copy every snapshot's data once the source's is complete; `failed` without its keys."""
+        ami.state = "pending"
+        for snapshot, _ in pairs:
+            snapshot.status = "pending"
+
+        def copy() -> None:
+            if not usable:
+                time.sleep(LAUNCH_FAILURE_SECONDS)
+                log.info("copy %s failed: the account may not use a key of the source or of the copy", ami.id)
+                ami.state = "failed"
+                for snapshot, _ in pairs:
+                    snapshot.status = "error"
+                return
+            try:
+                for snapshot, source in pairs:
+                    deadline = time.monotonic() + SNAPSHOT_WAIT_SECONDS
+                    while source.status == "pending" and time.monotonic() < deadline:
+                        time.sleep(0.2)
+                    if source.status != "completed":
+                        raise LocalCloudError(f"source snapshot {source.id} of {ami.id} is {source.status}")
+                    self.store.copy_snapshot(source.id, snapshot.id)
+                    snapshot.status = "completed"
+                ami.state = "available"
+            except Exception:
+                ami.state = "failed"
+                for snapshot, _ in pairs:
+                    if snapshot.status == "pending":
+                        snapshot.status = "error"
+                raise
+
+        self.background(copy, f"copy image {ami.id}")
 
     # ---- machine work (runs on the instance's queue) ----------------------------------------
 

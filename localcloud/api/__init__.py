@@ -1,17 +1,17 @@
 """The local cloud's API side: moto's EC2, patched where it falls short of what EC2 does.
 
 One module per resource family says what moto does and what EC2 does instead (instances,
-images, volumes, addresses). Every patch that has a physical side (a machine boots, a disk is
-copied) hands it to the controller (localcloud.controller), which drives the host; nothing here
-touches the host itself.
+images, volumes, KMS keys, addresses). Every patch that has a physical side (a machine boots, a
+disk is copied) hands it to the controller (localcloud.controller), which drives the host;
+nothing here touches the host itself.
 """
 
 from __future__ import annotations
 
-from localcloud.api import accounts, addresses, images, instances, patching, quotas, volumes
+from localcloud.api import accounts, addresses, images, instances, kms, patching, quotas, volumes
 from localcloud.controller import LocalCloud
 
-FAMILIES = (accounts, addresses, quotas, instances, images, volumes)
+FAMILIES = (accounts, addresses, quotas, kms, instances, images, volumes)
 
 
 def install(cloud: LocalCloud) -> None:

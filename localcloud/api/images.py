@@ -9,21 +9,34 @@
   snapshotted for real, snapshot tags apply, the image is `pending` until its data is copied,
   and a duplicate name fails with InvalidAMIName.Duplicate.
 - DeregisterImage: DeleteAssociatedSnapshots is honoured.
+- CopyImage: moto registers a copy with an invented 15 GiB snapshot and ignores Encrypted,
+  KmsKeyId, CopyImageTags, TagSpecifications and ClientToken. Here every snapshot of the source is
+  copied for real (a new snapshot per mapping, its data copied in the store), encrypted with the
+  named key (or, for Encrypted without a key, the account's default EBS key; an encrypted
+  source's key when it is the caller's own in this region), and the copy is `pending` until the
+  data is there, then `available`; `failed` when the caller may not use the source's or the
+  target's key (EC2 checks the key after answering). A source image the caller may not see is
+  InvalidAMIID.NotFound, as on EC2.
+- ModifyImageAttribute: an image whose snapshots are encrypted with the AWS-managed key cannot be
+  shared (InvalidParameter), as on EC2.
 - The base image (the cached Debian tree) is registered in every region when the local cloud
   starts, public and owned by Debian's account, as Debian's own AMIs are on AWS.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from localcloud.api import kms
 from localcloud.api.patching import controller, ec2_error, flag, original, replace, replace_property
-from localcloud.api.volumes import backend_create_snapshot
+from localcloud.api.volumes import backend_create_snapshot, find_snapshot
 from localcloud.config import DEBIAN_ACCOUNT_ID
 
+AWS_MANAGED_SHARE_REFUSED = "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another snapshot."
 BASE_IMAGE_NAME = "debian-12-amd64-{date}"
 BASE_ROOT_DEVICE = "/dev/xvda"
 BASE_ROOT_SIZE = 8
@@ -36,6 +49,8 @@ def install() -> None:
     replace(amis.AmiBackend, "describe_images", describe_images)
     replace(amis.AmiBackend, "create_image", create_image)
     replace(amis.AmiBackend, "modify_image_attribute", modify_image_attribute)
+    replace(amis.AmiBackend, "copy_image", copy_image)
+    replace(AmisResponse, "copy_image", response_copy_image)
     replace(AmisResponse, "create_image", response_create_image)
     replace(AmisResponse, "deregister_image", response_deregister_image)
     replace_property(amis.Ami, "block_device_mappings", image_block_device_mappings)
@@ -110,9 +125,27 @@ def modify_image_attribute(
         from moto.ec2.exceptions import InvalidAMIIdError
 
         raise InvalidAMIIdError(ami_id)
+    if launch_permissions_to_add and any(
+        kms.is_aws_managed(snapshot.kms_key_id, snapshot.owner_id, self.region_name)
+        for snapshot in image_snapshots(self.amis[ami_id])
+        if snapshot.encrypted
+    ):
+        raise ec2_error("InvalidParameter", AWS_MANAGED_SHARE_REFUSED)
     return original("AmiBackend", "modify_image_attribute")(
         self, ami_id, launch_permissions_to_add, launch_permissions_to_remove
     )
+
+
+def image_snapshots(image: Any) -> list[Any]:
+    """The snapshots behind an image's block device mappings (in whichever account holds them)."""
+    region = image.ec2_backend.region_name
+    found = []
+    for mapping in image.block_device_mappings:
+        snapshot_id = mapping.get("Ebs", {}).get("SnapshotId")
+        snapshot = find_snapshot(region, snapshot_id) if snapshot_id else None
+        if snapshot is not None:
+            found.append(snapshot)
+    return found
 
 
 def image_block_device_mappings(self: Any) -> list[dict[str, Any]]:
@@ -121,6 +154,27 @@ def image_block_device_mappings(self: Any) -> list[dict[str, Any]]:
     if mappings is not None:
         return mappings
     return original("Ami", "block_device_mappings")(self)
+
+
+def check_unique_name(backend: Any, name: str) -> None:
+    """An account's image names are unique in a region (moto allows duplicates)."""
+    taken = next((i.id for i in backend.amis.values() if i.name == name), None)
+    if taken is not None:
+        raise ec2_error("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {taken}")
+
+
+def image_and_snapshot_tags(tag_specifications: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
+    """The image's and the snapshots' tags of a request's TagSpecifications."""
+    from moto.ec2.exceptions import InvalidTaggableResourceType
+
+    image_tags: dict[str, str] = {}
+    snapshot_tags: dict[str, str] = {}
+    for spec in tag_specifications:
+        target = {"image": image_tags, "snapshot": snapshot_tags}.get(spec["ResourceType"])
+        if target is None:
+            raise InvalidTaggableResourceType(spec["ResourceType"])
+        target.update({t["Key"]: t["Value"] for t in spec.get("Tags", [])})
+    return image_tags, snapshot_tags
 
 
 def create_image(
@@ -132,25 +186,14 @@ def create_image(
     no_reboot: bool = False,
 ) -> Any:
     """CreateImage: real snapshots of every volume, tagged, and a pending image until they are copied."""
-    from moto.ec2.exceptions import InvalidTaggableResourceType
     from moto.ec2.models.amis import Ami
     from moto.ec2.utils import random_ami_id
 
     instance = self.get_instance(instance_id)
     if instance.state not in ("running", "stopped"):
         raise ec2_error("IncorrectState", f"The instance '{instance_id}' is not in a state to create an image.")
-    if any(i.name == name for i in self.amis.values()):
-        raise ec2_error(
-            "InvalidAMIName.Duplicate",
-            f"AMI name {name} is already in use by AMI " + next(i.id for i in self.amis.values() if i.name == name),
-        )
-    image_tags: dict[str, str] = {}
-    snapshot_tags: dict[str, str] = {}
-    for spec in tag_specifications:
-        target = {"image": image_tags, "snapshot": snapshot_tags}.get(spec["ResourceType"])
-        if target is None:
-            raise InvalidTaggableResourceType(spec["ResourceType"])
-        target.update({t["Key"]: t["Value"] for t in spec.get("Tags", [])})
+    check_unique_name(self, name)
+    image_tags, snapshot_tags = image_and_snapshot_tags(tag_specifications)
     ami = Ami(
         self,
         random_ami_id(),
@@ -190,6 +233,124 @@ def create_image(
     self.amis[ami.id] = ami
     controller().image_requested(ami, instance, pairs, no_reboot)
     return ami
+
+
+def copy_target_key(backend: Any, source: Any, encrypted: bool, kms_key_id: str | None) -> str | None:
+    """The key of a snapshot's copy, as CopyImage chooses it (None: unencrypted)."""
+    if kms_key_id:
+        return kms.key_arn(kms_key_id, backend.account_id, backend.region_name) or kms_key_id
+    own = source.owner_id == backend.account_id and source.ec2_backend.region_name == backend.region_name
+    if source.encrypted and own and source.kms_key_id:
+        return source.kms_key_id
+    if encrypted or source.encrypted:
+        return kms.ebs_default_key_arn(backend)
+    return None
+
+
+def copy_image(
+    self: Any,
+    source_image_id: str,
+    source_region: str,
+    name: str | None = None,
+    description: str | None = None,
+    encrypted: bool = False,
+    kms_key_id: str | None = None,
+    copy_image_tags: bool = False,
+    tag_specifications: list[dict[str, Any]] | None = None,
+) -> Any:
+    """CopyImage: new snapshots with their data copied, encrypted as asked, and a pending image until then."""
+    from moto.ec2.exceptions import InvalidAMIIdError, InvalidParameterDependency
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.amis import Ami
+    from moto.ec2.models.elastic_block_store import Snapshot
+    from moto.ec2.utils import random_ami_id, random_snapshot_id
+
+    if kms_key_id and not encrypted:
+        raise InvalidParameterDependency("KmsKeyId", "Encrypted")
+    found = ec2_backends[self.account_id][source_region].describe_images(ami_ids=[source_image_id])
+    if not found:
+        raise InvalidAMIIdError(source_image_id)
+    source = found[0]
+    check_unique_name(self, name or source.name)
+    image_tags, snapshot_tags = image_and_snapshot_tags(tag_specifications or [])
+    if copy_image_tags and source.owner_id == self.account_id:
+        image_tags = {tag["key"]: tag["value"] for tag in source.get_tags()} | image_tags
+    ami = Ami(
+        self,
+        random_ami_id(),
+        source_ami=source,
+        name=name,
+        description=description,
+        root_device_type=source.root_device_type,
+        root_device_name=source.root_device_name,
+        hypervisor=source.hypervisor,
+        boot_mode=source.boot_mode,
+        region_name=f"{self.region_name}a",
+    )
+    self.snapshots.pop(ami.ebs_snapshot.id, None)
+    ami.source_image_id = source.id
+    ami.source_image_region = source_region
+    mappings = []
+    pairs = []
+    keys_needed = []
+    for mapping in copy.deepcopy(source.block_device_mappings):
+        ebs = mapping.get("Ebs")
+        original_snapshot = find_snapshot(source_region, ebs["SnapshotId"]) if ebs and ebs.get("SnapshotId") else None
+        if original_snapshot is None:
+            mappings.append(mapping)
+            continue
+        key = copy_target_key(self, original_snapshot, encrypted, kms_key_id)
+        snapshot = Snapshot(
+            self,
+            random_snapshot_id(),
+            volume=original_snapshot.volume,
+            description=f"Copied for DestinationAmi {ami.id} from SourceAmi {source.id} "
+            f"for SourceSnapshot {original_snapshot.id}",
+            encrypted=key is not None,
+            kms_key_id=key,
+            from_ami=ami.id,
+        )
+        snapshot.add_tags(snapshot_tags)
+        self.snapshots[snapshot.id] = snapshot
+        pairs.append((snapshot, original_snapshot))
+        keys_needed += [k for k in (original_snapshot.kms_key_id if original_snapshot.encrypted else None, key) if k]
+        if mapping["DeviceName"] == source.root_device_name:
+            ami.ebs_snapshot = snapshot
+        ebs.update(SnapshotId=snapshot.id, Encrypted=key is not None)
+        ebs.pop("KmsKeyId", None)
+        if key:
+            ebs["KmsKeyId"] = key
+        mappings.append(mapping)
+    ami.localcloud_mappings = mappings
+    ami.add_tags(image_tags)
+    self.amis[ami.id] = ami
+    usable = all(kms.usable_by(key, self.account_id, self.region_name) for key in keys_needed)
+    controller().image_copied(ami, pairs, usable)
+    return ami
+
+
+def response_copy_image(self: Any) -> Any:
+    """CopyImage's request parameters: encryption, tags and the client token too."""
+    from moto.core.responses import ActionResult
+
+    self.error_on_dryrun()
+    token = self._get_param("ClientToken")
+    tokens = self.ec2_backend.__dict__.setdefault("localcloud_copy_tokens", {})
+    if token and tokens.get(token) in self.ec2_backend.amis:
+        return ActionResult({"ImageId": tokens[token]})
+    image = self.ec2_backend.copy_image(
+        self._get_param("SourceImageId"),
+        self._get_param("SourceRegion"),
+        self._get_param("Name"),
+        self._get_param("Description"),
+        encrypted=flag(self._get_param("Encrypted", "false")),
+        kms_key_id=self._get_param("KmsKeyId"),
+        copy_image_tags=flag(self._get_param("CopyImageTags", "false")),
+        tag_specifications=self._get_param("TagSpecifications", []),
+    )
+    if token:
+        tokens[token] = image.id
+    return ActionResult({"ImageId": image.id})
 
 
 def response_create_image(self: Any) -> Any:

@@ -3,13 +3,22 @@
 - Start, stop, reboot and terminate go through the controller, which boots, powers off or
   reboots the instance's machine; the instance stays `pending` / `stopping` / `shutting-down`
   until the machine has done so.
-- RunInstances: moto ignores ClientToken (a retried call launches a second instance), ignores
-  DisableApiTermination at launch, and ignores the image's block device mappings (it makes an
-  8 GiB root at /dev/sda1 whatever the image says). Here the token is honoured, termination
-  protection is kept, the image's mappings are merged with the request's the way EC2 merges
-  them, and a root volume smaller than the image's snapshot is refused.
+- RunInstances: moto refuses a block device mapping that changes an image's device without
+  giving its size or snapshot (EC2 takes them from the image), ignores ClientToken (a retried
+  call launches a second instance), ignores DisableApiTermination at launch, and ignores the
+  image's block device mappings (it makes an 8 GiB root at /dev/sda1 whatever the image says).
+  Here the token is honoured, termination protection is kept, the image's mappings are merged
+  with the request's the way EC2 merges them, and a root volume smaller than the image's
+  snapshot is refused.
 - An instance launched without a subnet goes into the default subnet of its zone, as on EC2
   (moto would treat it as EC2-Classic and give it a random 10.x address).
+- Encrypted volumes need their keys (kms.usable_by): when the account may not use a key of the
+  instance's volumes (at launch also their source snapshots' keys: a shared image encrypted with
+  the owner's AWS-managed key, or a customer-managed key neither its key policy nor a grant opens
+  to the account), EC2 accepts RunInstances, the instance stays `pending` a moment and then ends
+  `terminated`, with StateReason Client.InternalError "Client.InternalError: Client error on
+  launch", and no machine boots; StartInstances ends `stopped` with the same reason. moto runs it.
+  A volume made from another account's image keeps its snapshot's key (moto's gets none).
 """
 
 from __future__ import annotations
@@ -20,6 +29,10 @@ from typing import Any
 from localcloud.api.addresses import keep_elastic_addresses
 from localcloud.api.patching import REQUEST, controller, ec2_error, flag, original, replace
 from localcloud.api.quotas import check_vcpus
+from localcloud.api.volumes import find_snapshot, unusable_keys
+
+# EC2's state reason for a launch or start that failed on a key the account may not use.
+CLIENT_ERROR_ON_LAUNCH = "Client.InternalError: Client error on launch"
 
 
 def install() -> None:
@@ -32,6 +45,16 @@ def install() -> None:
     replace(Instance, "terminate", instance_terminate)
     replace(InstanceBackend, "run_instances", backend_run_instances)
     replace(InstanceResponse, "run_instances", response_run_instances)
+    replace(InstanceResponse, "_validate_block_device_mapping", staticmethod(validate_block_device_mapping))
+
+
+def validate_block_device_mapping(mapping: dict[str, Any]) -> None:
+    """A request's mapping may change only some fields of an image's device (Encrypted, KmsKeyId, ...);
+    moto wants a size or a snapshot in every one. A new device without them is refused when the
+    mappings are merged with the image's (merged_block_devices)."""
+    if "Ebs" in mapping and not mapping["Ebs"].get("VolumeSize") and not mapping["Ebs"].get("SnapshotId"):
+        return
+    original("InstanceResponse", "_validate_block_device_mapping")(mapping)
 
 
 def instance_start(self: Any) -> Any:
@@ -45,8 +68,21 @@ def instance_start(self: Any) -> Any:
     check_vcpus(self.ec2_backend, self.instance_type, 1, leaving_out=self)
     previous = original("Instance", "start")(self)
     keep_elastic_addresses(self)
-    controller().instance_starting(self)
+    if keys_refused(self, at_launch=False):
+        controller().instance_start_failed(self, CLIENT_ERROR_ON_LAUNCH)
+    else:
+        controller().instance_starting(self)
     return previous
+
+
+def keys_refused(instance: Any, at_launch: bool) -> bool:
+    """Whether a key of the instance's volumes (at launch also of their snapshots) may not be used by its account."""
+    account = instance.ec2_backend.account_id
+    for _, mapping in instance.get_block_device_mapping:
+        volume = instance.ec2_backend.volumes.get(mapping.volume_id)
+        if volume is not None and unusable_keys(volume, account, at_creation=at_launch):
+            return True
+    return False
 
 
 def instance_stop(self: Any) -> Any:
@@ -130,7 +166,12 @@ def merged_block_devices(
             base.update(wanted)
         else:
             entry = copy.deepcopy(mapping)
-            entry.setdefault("Ebs", {}).setdefault("DeleteOnTermination", True)
+            ebs = entry.setdefault("Ebs", {})
+            if not ebs.get("VolumeSize") and not ebs.get("SnapshotId"):
+                from moto.ec2.exceptions import MissingParameterError
+
+                raise MissingParameterError("size or snapshotId")
+            ebs.setdefault("DeleteOnTermination", True)
             merged[device] = entry
     foreign = {}
     for device, entry in merged.items():
@@ -138,6 +179,12 @@ def merged_block_devices(
         snapshot_id = ebs.get("SnapshotId")
         if snapshot_id and image.owner_id != account_id:
             foreign[device] = ebs.pop("SnapshotId")
+            # moto cannot see another account's snapshot: the volume takes its encryption from here.
+            snapshot = find_snapshot(image.ec2_backend.region_name, snapshot_id)
+            if snapshot is not None and snapshot.encrypted:
+                ebs["Encrypted"] = "true"
+                if not ebs.get("KmsKeyId"):
+                    ebs["KmsKeyId"] = snapshot.kms_key_id
         if "VolumeSize" in ebs:
             ebs["VolumeSize"] = int(ebs["VolumeSize"])
         ebs["Encrypted"] = flag(ebs.get("Encrypted", "false"))
@@ -173,6 +220,13 @@ def backend_run_instances(
         for device, snapshot_id in foreign.items():
             mapping = instance.block_device_mapping.get(device)
             if mapping is not None:
-                self.get_volume(mapping.volume_id).snapshot_id = snapshot_id
-        controller().instance_launched(instance)
+                volume = self.get_volume(mapping.volume_id)
+                volume.snapshot_id = snapshot_id
+                snapshot = find_snapshot(self.region_name, snapshot_id)
+                if snapshot is not None and snapshot.encrypted:
+                    volume.source_kms_key_id = snapshot.kms_key_id
+        if keys_refused(instance, at_launch=True):
+            controller().instance_launch_failed(instance, CLIENT_ERROR_ON_LAUNCH)
+        else:
+            controller().instance_launched(instance)
     return reservation

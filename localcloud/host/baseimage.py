@@ -9,6 +9,7 @@ is reused as is.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import shutil
@@ -56,9 +57,10 @@ def bootstrap_key(settings: Settings) -> str:
 
 
 def image_key(settings: Settings) -> str:
-    """A digest of every input of the base image."""
+    """A digest of every input of the base image (the customisation's own code included)."""
     digest = hashlib.sha256(bootstrap_key(settings).encode())
     digest.update(json.dumps(AGENT_CONFIG).encode())
+    digest.update(inspect.getsource(customise).encode())
     for path in sorted(GUEST.iterdir()) + extra_ca_files():
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
@@ -187,8 +189,16 @@ def customise(tree: Path, settings: Settings) -> None:
         environment.write(endpoint + "\n")
     (tree / "etc/localcloud").mkdir(exist_ok=True)
     (tree / "etc/localcloud/agent.json").write_text(json.dumps(AGENT_CONFIG, indent=2) + "\n")
-    # Each instance gets its own machine ID and host keys at first boot.
+    # Each instance gets its own machine ID and host keys at first boot. systemd takes a machine ID
+    # from D-Bus's when /etc/machine-id is empty or "uninitialized": debootstrap left a D-Bus ID
+    # in the tree (every instance would share it), so D-Bus reads /etc/machine-id instead, as on
+    # Debian's cloud images. systemd then makes the ID from the container's UUID (random at every
+    # boot from an uninitialised ID) and writes it to /etc/machine-id, where it stays.
     (tree / "etc/machine-id").write_text("")
+    dbus_id = tree / "var/lib/dbus/machine-id"
+    if dbus_id.parent.is_dir():
+        dbus_id.unlink(missing_ok=True)
+        dbus_id.symlink_to("/etc/machine-id")
     for key in (tree / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
     (tree / "etc/hostname").write_text("localhost\n")

@@ -139,11 +139,18 @@ class DiskStore:
             target.mkdir(parents=True, exist_ok=True)
 
     def copy_snapshot(self, source_id: str, snapshot_id: str) -> None:
-        """CopySnapshot: duplicate the data of one snapshot under a new ID."""
+        """CopySnapshot, CopyImage: duplicate the data of one snapshot under a new ID (in a
+        copy-on-write store a btrfs snapshot or a reflink, as a volume is made from a snapshot)."""
+        target = self.snapshots / snapshot_id
         with self.locks[source_id]:
             source = self.snapshot_source(source_id)
-            if source is not None:
-                copy(source, self.snapshots / snapshot_id / source.name, self.cow)
+            if source is None:
+                target.mkdir(parents=True, exist_ok=True)
+                return
+            external = source_id in self.external
+            if self.cow and external:
+                source = self.import_external(source)
+            copy(source, target / (TREE if source.is_dir() else IMAGE), self.cow)
 
     def delete_volume(self, volume_id: str) -> None:
         remove(self.volumes / volume_id)
