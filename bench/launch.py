@@ -8,7 +8,8 @@ user would: `ansible-playbook -i inventory/localcloud playbooks/launch.yml -e @r
 Elastic IPs, SSH answering), not the notebook server's installation. In one run it measures
 
   RunInstances -> SSH    the local cloud's own time: RunInstances with boto3 until SSH answers
-                         with the key (median of three), the floor of any launch
+                         with the key (median of three), the floor of any launch; and the same
+                         for N machines in one call, the floor of a class
   launch, 1 owner        launch.yml for one owner, then its re-run with nothing to change
   launch, N owners       the same for a roster of N, then terminating each (force, purge)
 
@@ -56,8 +57,9 @@ def timed_run(playbooks: Playbooks, name: str, *extra: str) -> float:
     return run.seconds
 
 
-def machine_start(cloud: Cloud, instance_type: str, runs: int = 3) -> float:
-    """Median seconds from RunInstances to SSH answering with the key, with the local cloud's API alone."""
+def machine_start(cloud: Cloud, instance_type: str, runs: int = 3, count: int = 1) -> float:
+    """Median seconds from one RunInstances of `count` machines until SSH answers on all of them,
+    with the local cloud's API alone."""
     ec2 = cloud.client()
     key_name, key = cloud.key_pair(ec2)
     group = cloud.ssh_group(ec2)
@@ -65,17 +67,18 @@ def machine_start(cloud: Cloud, instance_type: str, runs: int = 3) -> float:
     times = []
     for _ in range(runs):
         started = time.monotonic()
-        instance = ec2.run_instances(
+        instances = ec2.run_instances(
             ImageId=image,
             InstanceType=instance_type,
-            MinCount=1,
-            MaxCount=1,
+            MinCount=count,
+            MaxCount=count,
             KeyName=key_name,
             SecurityGroupIds=[group],
-        )["Instances"][0]
-        cloud.launched.append((ec2, instance["InstanceId"]))
-        address = cloud.wait_state(ec2, instance["InstanceId"], "running")["PublicIpAddress"]
-        wait_ssh(address, key, timeout=120)
+        )["Instances"]
+        cloud.launched.extend((ec2, instance["InstanceId"]) for instance in instances)
+        for instance in instances:
+            address = cloud.wait_state(ec2, instance["InstanceId"], "running")["PublicIpAddress"]
+            wait_ssh(address, key, timeout=120)
         times.append(time.monotonic() - started)
         cloud.cleanup()
     for ec2_client, group_id in cloud.groups:
@@ -104,6 +107,8 @@ def main() -> int:
         playbooks = Playbooks(cloud, Path(tmp) / "keys")
         try:
             floor = machine_start(cloud, args.instance_type)
+            # The floor of a class: its machines started at once, on the same cores.
+            floor_class = machine_start(cloud, args.instance_type, runs=1, count=args.owners)
             for size, owners in sizes.items():
                 playbooks.owners.extend(owners)
                 roster = write_roster(Path(tmp) / f"roster-{size}.yml", owners)
@@ -136,6 +141,10 @@ def main() -> int:
     small, large = sorted(results)
     print(f"launch benchmark on {os.cpu_count()} CPUs, instance type {args.instance_type}, configure=false")
     print(f"RunInstances -> SSH (the machine's own start, median of 3): {floor:.1f} s")
+    print(
+        f"RunInstances of {large} -> SSH on all (the class's own start): {floor_class:.1f} s, "
+        f"{floor_class / floor:.2f}x one machine"
+    )
     print(f"{'operation':<22} {f'{small} owner s':>10} {f'{large} owners s':>11} {f'{large}/{small}':>7}")
     for operation in results[small]:
         one, many = results[small][operation], results[large][operation]

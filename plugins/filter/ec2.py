@@ -14,17 +14,22 @@ DOCUMENTATION = r"""
 name: block_device_mappings
 version_added: 0.1.0
 short_description: Extra EBS volumes as block device mappings for M(amazon.aws.ec2_instance)
+positional: _input, kms_key_id
 description:
   - Turns a list of volumes, each with C(device_name) and C(size) and optional C(type) (default V(gp3))
     and C(delete_on_termination) (default V(true)), into the entries of
     M(amazon.aws.ec2_instance)'s O(amazon.aws.ec2_instance#module:volumes) option. Every volume is
-    encrypted.
+    encrypted, with O(kms_key_id) when it is given, else with the account's default EBS key.
 options:
   _input:
     description: The volumes.
     type: list
     elements: dict
     required: true
+  kms_key_id:
+    description: The KMS key of the volumes (key ID, key ARN, alias name or alias ARN); empty uses the default.
+    type: str
+    default: ""
 author:
   - labcloud.jupyter developers (@labcloud)
 """
@@ -33,6 +38,12 @@ EXAMPLES = r"""
 - name: Launch with a data volume
   amazon.aws.ec2_instance:
     volumes: "{{ [{'device_name': '/dev/sdf', 'size': 200}] | labcloud.jupyter.block_device_mappings }}"
+
+- name: Launch with the root volume and a data volume under the lab's key
+  amazon.aws.ec2_instance:
+    volumes: >-
+      {{ [{'device_name': '/dev/sda1', 'size': 100}, {'device_name': '/dev/sdf', 'size': 200}]
+         | labcloud.jupyter.block_device_mappings('alias/lab-volumes') }}
 """
 
 RETURN = r"""
@@ -43,8 +54,8 @@ _value:
 """
 
 
-def block_device_mappings(volumes: Any) -> List[Dict[str, Any]]:
-    """Return each volume as an encrypted EBS block device mapping."""
+def block_device_mappings(volumes: Any, kms_key_id: Any = "") -> List[Dict[str, Any]]:
+    """Return each volume as an encrypted EBS block device mapping (with the KMS key, when one is given)."""
     if not isinstance(volumes, (list, tuple)):
         raise AnsibleFilterError(f"block_device_mappings takes a list of volumes, not {volumes!r}")
     mappings = []
@@ -58,18 +69,16 @@ def block_device_mappings(volumes: Any) -> List[Dict[str, Any]]:
                 f"The size of volume {volume['device_name']} is not a number of GiB: {volume['size']!r}"
             ) from e
         delete = volume.get("delete_on_termination")
-        mappings.append(
-            {
-                "device_name": volume["device_name"],
-                "ebs": {
-                    "volume_size": size,
-                    "volume_type": volume.get("type") or "gp3",
-                    "encrypted": True,
-                    # Unset (or null) means what EC2 does for a launch's volumes: deleted with the instance.
-                    "delete_on_termination": True if delete is None else bool(delete),
-                },
-            }
-        )
+        ebs = {
+            "volume_size": size,
+            "volume_type": volume.get("type") or "gp3",
+            "encrypted": True,
+            # Unset (or null) means what EC2 does for a launch's volumes: deleted with the instance.
+            "delete_on_termination": True if delete is None else bool(delete),
+        }
+        if kms_key_id:
+            ebs["kms_key_id"] = str(kms_key_id)
+        mappings.append({"device_name": volume["device_name"], "ebs": ebs})
     return mappings
 
 

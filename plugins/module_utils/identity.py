@@ -36,6 +36,8 @@ VERSION_TAG = "Version"
 SOURCE_INSTANCE_TAG = "SourceInstance"
 PACKAGES_TAG = "PackagesDigest"
 VERIFIED_TAG = "Verified"
+# A copy of an image made for sharing (under a customer-managed key) names its source image.
+COPY_OF_TAG = "CopyOf"
 # The tag keys above by the names playbooks use for them.
 TAG_KEYS = {
     "name": NAME_TAG,
@@ -48,6 +50,7 @@ TAG_KEYS = {
     "source_instance": SOURCE_INSTANCE_TAG,
     "packages": PACKAGES_TAG,
     "verified": VERIFIED_TAG,
+    "copy_of": COPY_OF_TAG,
 }
 
 # An owner's name goes into resource names, file names and ssh configuration, so it is kept plain.

@@ -306,10 +306,10 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import Labclo
 from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import aws_error
 from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import call
 from ansible_collections.labcloud.jupyter.plugins.module_utils.aws import describe_all
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import COPY_OF_TAG
 
 AWS_MANAGED_EBS_ALIAS = "alias/aws/ebs"
-# The tag of a copy made to share an AMI with another key, and the suffix of its name.
-COPY_OF_TAG = "CopyOf"
+# The suffix of the name of a copy made to share an AMI with another key.
 COPY_SUFFIX = "-shared"
 # The module's grants on a key are named after the account they let launch the AMI.
 GRANT_PREFIX = "labcloud-launch-"

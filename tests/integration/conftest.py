@@ -102,8 +102,8 @@ class Playbooks:
         )
         return Run(result.returncode, result.stdout, result.stderr, time.monotonic() - started)
 
-    def ok(self, name: str, *extra: str, check: bool = False) -> Run:
-        run = self.run(name, *extra, check=check)
+    def ok(self, name: str, *extra: str, check: bool = False, env: dict[str, str] | None = None) -> Run:
+        run = self.run(name, *extra, check=check, env=env)
         assert run.returncode == 0, run.tail()
         return run
 

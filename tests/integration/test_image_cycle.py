@@ -1,6 +1,8 @@
-"""The tutorial's image cycle on the local cloud, as a user runs it: configure a VM, refuse to bake
-it while it holds AWS credentials, bake and verify its image, run the bake again (nothing changes),
-terminate the VM (its image now exists), and relaunch another owner's VM from the image.
+"""The tutorial's image cycle on the local cloud, as a user runs it: configure a VM whose disks use
+the lab's customer-managed KMS key, refuse to bake it while it holds AWS credentials, bake and
+verify its image, run the bake again (nothing changes), terminate the VM (its image now exists),
+share the image with a second account (share.yml: launch permission, snapshots, a grant on the
+key) and relaunch a student's VM from it in that account.
 
 The VM is configured once (JupyterLab with the research packages) and every step reuses it: this
 is the suite's one configured-VM image cycle.
@@ -15,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Playbooks, nothing_owned
+from tests.integration.conftest import Playbooks, nothing_owned, owned, remove_everything_of
+from tests.localcloud.test_images import ACCOUNT_B, other_account
 from tests.localcloud_harness import ssh, wait_ssh
 
 pytestmark = pytest.mark.slow
@@ -60,8 +63,24 @@ def test_bake_verify_and_relaunch_from_the_image(playbooks: Playbooks) -> None:
     # The verification's temporary owner, removed by the fixture should the test stop half-way.
     playbooks.owners.append(f"{owner[:25]}-verify")
     keys = playbooks.key_dir
-    playbooks.ok("launch.yml", "-e", f"owner={owner}", "-e", "configure=true", "-e", "ec2_instance_project=ocean")
+    kms = playbooks.cloud.client("kms")
+    lab_key = kms.create_key(Description="lab images")["KeyMetadata"]["Arn"]
+    alias = f"alias/{owner}-images"
+    kms.create_alias(AliasName=alias, TargetKeyId=lab_key)
+    playbooks.ok(
+        "launch.yml",
+        "-e",
+        f"owner={owner}",
+        "-e",
+        "configure=true",
+        "-e",
+        "ec2_instance_project=ocean",
+        "-e",
+        f"kms_key_id={alias}",
+    )
     builder = instance_of(ec2, owner)
+    root = builder["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    assert ec2.describe_volumes(VolumeIds=[root])["Volumes"][0]["KmsKeyId"] == lab_key
     address, key = builder["PublicIpAddress"], keys / f"jupyter-{owner}.pem"
     builder_token = ssh(address, key, f"sudo cat {TOKEN_FILE}").stdout.strip()
     builder_host_key = host_key(address, key)
@@ -103,6 +122,7 @@ def test_bake_verify_and_relaunch_from_the_image(playbooks: Playbooks) -> None:
     for snapshot in ec2.describe_snapshots(SnapshotIds=snapshot_ids)["Snapshots"]:
         assert tags(snapshot)["PackagesDigest"] == image_tags["PackagesDigest"]
         assert tags(snapshot)["Owner"] == owner
+        assert snapshot["KmsKeyId"] == lab_key
     # The verification's VM, key pair and group are gone.
     assert nothing_owned(ec2, f"{owner[:25]}-verify")
     assert not (keys / f"jupyter-{owner[:25]}-verify.pem").exists()
@@ -124,22 +144,53 @@ def test_bake_verify_and_relaunch_from_the_image(playbooks: Playbooks) -> None:
     # Its image exists, so the VM may be terminated without force.
     playbooks.ok("lifecycle.yml", "-e", f"owner={owner}", "-e", "state=terminated")
 
-    # Another owner's VM from the image: the notebook is there; the token, the host keys and the
-    # authorized keys are its own.
-    playbooks.ok("launch.yml", "-e", f"owner={student}", "-e", f"image={image_id}")
-    relaunched = instance_of(ec2, student)
-    assert relaunched["ImageId"] == image_id
-    new_address, new_key = relaunched["PublicIpAddress"], keys / f"jupyter-{student}.pem"
-    ssh(new_address, new_key, "cloud-init status --wait >/dev/null")
-    assert ssh(new_address, new_key, "cat ~/notebooks/kept.ipynb").stdout == '{"cells": []}'
-    assert ssh(new_address, new_key, "systemctl is-active jupyterlab").stdout.strip() == "active"
-    token = ssh(new_address, new_key, f"sudo cat {TOKEN_FILE}").stdout.strip()
-    assert token and token != builder_token
-    assert host_key(new_address, new_key) != builder_host_key
-    authorized = ssh(new_address, new_key, "cat ~/.ssh/authorized_keys").stdout
-    assert public_key(key) not in authorized, "the builder's key is not authorized on the new VM"
-    assert authorized.split()[:2] == public_key(new_key).split()[:2] and len(authorized.splitlines()) == 1
-    status = ssh(
-        new_address, new_key, f"curl -s -H 'Authorization: token {token}' http://127.0.0.1:8887/api/status"
-    ).stdout
-    assert "started" in json.loads(status)
+    # A student in a second account: the image is not there for them until it is shared.
+    b_keys = other_account(playbooks.cloud)
+    as_b = playbooks.env(
+        AWS_ACCESS_KEY_ID=b_keys["access_key"],
+        AWS_SECRET_ACCESS_KEY=b_keys["secret_key"],
+        AWS_SESSION_TOKEN=b_keys["session_token"],
+    )
+    b_ec2 = playbooks.cloud.client(**b_keys)
+    unseen = playbooks.run("launch.yml", "-e", f"owner={student}", "-e", f"image={image_id}", env=as_b)
+    assert unseen.returncode != 0 and image_id in unseen.output, unseen.tail()
+    assert not owned(b_ec2, student)["instances"], "nothing was launched"
+    # Shared without a grant on the key, the launch ends as on AWS, and launch.yml says why.
+    playbooks.ok("share.yml", "-e", f"owner={owner}", "-e", f"accounts={ACCOUNT_B}", "-e", "grant_key_use=false")
+    try:
+        refused = playbooks.run(
+            "launch.yml", "-e", f"owner={student}", "-e", f"image={image_id}", "-e", "configure=true", env=as_b
+        )
+        assert refused.returncode != 0
+        assert "is terminated (Client.InternalError: Client error on launch)" in refused.output, refused.tail()
+        assert "EC2 could not use a KMS key of its volumes" in refused.output, refused.tail()
+        shared = playbooks.ok("share.yml", "-e", f"owner={owner}", "-e", f"accounts={ACCOUNT_B}")
+        assert f"key grants (launching needs them): {ACCOUNT_B}" in shared.stdout
+
+        # The student's VM from the image (the failed launch's key pair, group and address reused):
+        # configure finds everything in place; the notebook is there; the token, the host keys and
+        # the authorized keys are its own.
+        relaunch = playbooks.ok(
+            "launch.yml", "-e", f"owner={student}", "-e", f"image={image_id}", "-e", "configure=true", env=as_b
+        )
+        assert relaunch.recap[f"jupyter-{student}"]["changed"] == 0, "configure reinstalled nothing"
+        relaunched = instance_of(b_ec2, student)
+        assert relaunched["ImageId"] == image_id
+        volume = relaunched["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+        assert b_ec2.describe_volumes(VolumeIds=[volume])["Volumes"][0]["KmsKeyId"] == lab_key
+        new_address, new_key = relaunched["PublicIpAddress"], keys / f"jupyter-{student}.pem"
+        ssh(new_address, new_key, "cloud-init status --wait >/dev/null")
+        assert ssh(new_address, new_key, "cat ~/notebooks/kept.ipynb").stdout == '{"cells": []}'
+        assert ssh(new_address, new_key, "systemctl is-active jupyterlab").stdout.strip() == "active"
+        token = ssh(new_address, new_key, f"sudo cat {TOKEN_FILE}").stdout.strip()
+        assert token and token != builder_token
+        assert host_key(new_address, new_key) != builder_host_key
+        authorized = ssh(new_address, new_key, "cat ~/.ssh/authorized_keys").stdout
+        assert public_key(key) not in authorized, "the builder's key is not authorized on the new VM"
+        assert authorized.split()[:2] == public_key(new_key).split()[:2] and len(authorized.splitlines()) == 1
+        status = ssh(
+            new_address, new_key, f"curl -s -H 'Authorization: token {token}' http://127.0.0.1:8887/api/status"
+        ).stdout
+        assert "started" in json.loads(status)
+    finally:
+        remove_everything_of(b_ec2, student)

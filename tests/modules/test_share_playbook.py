@@ -28,12 +28,12 @@ PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 OWNER = "hedylamarr"
 
 
-def run_share(endpoint: str, *extra: str) -> subprocess.CompletedProcess:
+def run_share(endpoint: str, *extra: str, playbook: str = "share.yml") -> subprocess.CompletedProcess:
     env = module_env(endpoint)
     # The playbook's output as a user reads it, with the collection's summary.
     env.pop("ANSIBLE_STDOUT_CALLBACK")
     return subprocess.run(
-        [str(PLAYBOOK), "playbooks/share.yml", *extra],
+        [str(PLAYBOOK), f"playbooks/{playbook}", *extra],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -66,7 +66,7 @@ def test_the_owners_newest_image_is_shared_exactly_then_unshared(endpoint, aws):
     assert state(aws.ec2, newer)["launch"]["account_ids"] == [ACCOUNT_B, ACCOUNT_C]
     assert state(aws.ec2, newer)["snapshot"]["account_ids"] == [ACCOUNT_B, ACCOUNT_C], "they can copy it too"
     assert state(aws.ec2, older)["launch"] == EMPTY_LAUNCH
-    assert f"{newer}: changed" in shared.stdout
+    assert f"{newer}: shared" in shared.stdout
     assert f"may launch it: {ACCOUNT_B}, {ACCOUNT_C}" in shared.stdout
     assert f"-e image={newer}" in shared.stdout
 
@@ -81,12 +81,14 @@ def test_the_owners_newest_image_is_shared_exactly_then_unshared(endpoint, aws):
     assert state(aws.ec2, newer)["launch"]["account_ids"] == [ACCOUNT_B]
     assert state(aws.ec2, newer)["snapshot"]["account_ids"] == [ACCOUNT_B]
 
-    removed = run_share(endpoint, "-e", f"image={newer}", "-e", f"accounts={ACCOUNT_B}", "-e", "state=absent")
+    removed = run_share(endpoint, "-e", f"image_id={newer}", "-e", f"accounts={ACCOUNT_B}", "-e", "state=absent")
     assert removed.returncode == 0, removed.stdout[-3000:]
     assert state(aws.ec2, newer)["launch"] == EMPTY_LAUNCH
     assert "may launch it: only this account" in removed.stdout
 
-    # An older version by its tag.
+    # An image by its name, and an older version by its tag.
+    named = run_share(endpoint, "-e", f"image_id=jupyter-{OWNER}-ocean-v2", "-e", f"accounts={ACCOUNT_C}")
+    assert named.returncode == 0 and state(aws.ec2, newer)["launch"]["account_ids"] == [ACCOUNT_C]
     old = run_share(endpoint, "-e", f"owner={OWNER}", "-e", "version=v1", "-e", f"accounts={ACCOUNT_C}")
     assert old.returncode == 0 and state(aws.ec2, older)["launch"]["account_ids"] == [ACCOUNT_C]
 
@@ -94,11 +96,18 @@ def test_the_owners_newest_image_is_shared_exactly_then_unshared(endpoint, aws):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["-e", f"owner={OWNER}", "-e", "accounts=12345"], "Account ID 12345 is not 12 digits"),
+        (
+            ["-e", f"owner={OWNER}", "-e", "accounts=12345"],
+            'account_ids: "12345" has 5 digits, an AWS account ID has exactly 12',
+        ),
         (["-e", f"owner={OWNER}"], "Give the accounts to share with"),
-        (["-e", f"owner={OWNER}", "-e", "image=ami-0123456789abcdef0", "-e", f"accounts={ACCOUNT_B}"], "not both"),
+        (["-e", f"owner={OWNER}", "-e", "image_id=ami-0123456789abcdef0", "-e", f"accounts={ACCOUNT_B}"], "not both"),
         (["-e", "owner=Hedy", "-e", f"accounts={ACCOUNT_B}"], "Invalid owner 'Hedy'"),
-        (["-e", f"owner={OWNER}", "-e", f"accounts={ACCOUNT_B}", "-e", "state=shared"], "state=present or absent"),
+        (["-e", "image_id=jupyter-nobody-v1", "-e", f"accounts={ACCOUNT_B}"], "is named jupyter-nobody-v1"),
+        (
+            ["-e", f"owner={OWNER}", "-e", f"accounts={ACCOUNT_B}", "-e", "state=shared"],
+            "value of share_state must be one of: present, absent, got: shared",
+        ),
         (
             ["-e", f"owner={OWNER}", "-e", "version=v9", "-e", f"accounts={ACCOUNT_B}"],
             "has no available image of version v9",
@@ -115,7 +124,7 @@ def test_bad_input_stops_before_any_change(endpoint, aws, extra, message):
 
 def test_public_is_explicit_and_warned(endpoint, aws):
     image = owners_image(aws, f"jupyter-{OWNER}-ocean-v1", "v1")
-    result = run_share(endpoint, "-e", f"image={image}", "-e", "public=true")
+    result = run_share(endpoint, "-e", f"image_id={image}", "-e", "public=true")
     assert result.returncode == 0, result.stdout[-3000:]
     assert "WARNING: public=true lets every AWS account launch" in result.stdout
     assert state(aws.ec2, image)["launch"]["public"] is True
@@ -142,3 +151,11 @@ def test_an_image_on_the_aws_managed_key_is_shared_through_a_copy_with_the_accou
     again = run_share(endpoint, "-e", f"owner={OWNER}", "-e", f"accounts={ACCOUNT_B}", "-e", "key=alias/lab-images")
     assert again.returncode == 0 and changed(again) == 0, again.stdout[-3000:]
     assert "made earlier" in again.stdout
+
+
+def test_image_yml_refuses_bad_accounts_before_it_looks_at_any_vm(endpoint, aws, fault_proxy):
+    extra = ("-e", f"owner={OWNER}", "-e", "accounts=111122223333,0123")
+    result = run_share(fault_proxy.endpoint, *extra, playbook="image.yml")
+    assert result.returncode != 0
+    assert 'account_ids: "0123" has 4 digits' in result.stdout, result.stdout[-3000:]
+    assert fault_proxy.calls == [], "no AWS call was made"

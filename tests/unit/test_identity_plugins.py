@@ -154,6 +154,7 @@ class TestLookup:
                 "source_instance": "SourceInstance",
                 "packages": "PackagesDigest",
                 "verified": "Verified",
+                "copy_of": "CopyOf",
             },
         ]
 

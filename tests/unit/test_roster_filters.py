@@ -173,3 +173,10 @@ class TestBlockDeviceMappings:
 def test_a_value_that_is_not_a_number_fails_as_a_filter_error(name, value, match):
     with pytest.raises(AnsibleFilterError, match=match):
         FILTERS[name](value)
+
+    def test_every_volume_gets_the_kms_key_when_one_is_given(self):
+        volumes = [{"device_name": "/dev/xvda", "size": 100}, {"device_name": "/dev/sdf", "size": 20}]
+        mappings = FILTERS["block_device_mappings"](volumes, "alias/lab-volumes")
+        assert [m["ebs"]["kms_key_id"] for m in mappings] == ["alias/lab-volumes", "alias/lab-volumes"]
+        assert all(m["ebs"]["encrypted"] is True for m in mappings)
+        assert all("kms_key_id" not in m["ebs"] for m in FILTERS["block_device_mappings"](volumes, ""))
