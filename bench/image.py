@@ -57,7 +57,7 @@ def launch_to_kernel(playbooks: Playbooks, owner: str, *extra: str) -> float:
     if not found:
         raise SystemExit(f"tunnel.yml printed no URL:\n{tunnel[-3000:]}")
     output = run_code(found.group(0), "print(6 * 7)", timeout=120)
-    if "42" not in output:
+    if output.get("stdout", "").strip() != "42":
         raise SystemExit(f"the kernel answered {output!r}")
     seconds = time.monotonic() - started
     run(playbooks, "tunnel.yml", "-e", f"owner={owner}", "-e", "tunnel_state=closed")
