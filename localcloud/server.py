@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from localcloud import api
+from localcloud.api import scheduler
 from localcloud.config import Settings, write_credentials
 from localcloud.controller import LocalCloud
 from localcloud.errors import LocalCloudError
@@ -179,12 +180,16 @@ def serve(settings: Settings, with_machines: bool = True, ready: threading.Event
     if base_rootfs is not None:
         for region in sorted(known_regions() - {"aws-global"}):
             api.images.register_base_image(region, base_rootfs)
+    scheduler.install()
     admin_secret = ""
+    runner = None
     if with_machines:
         # New keys at every start, for root's eyes only; from now on nothing unsigned is answered.
         access_key, admin_secret = api.accounts.admin_keys()
         write_credentials(settings, access_key, admin_secret)
         api.accounts.require_signatures()
+        # The schedules run with the administrator's keys for Scheduler's own sts:AssumeRole.
+        runner = scheduler.start(settings.endpoint, access_key, admin_secret)
     app = LocalCloudApp(cloud, DomainDispatcherApplication(create_backend_app), admin_secret)
     server = make_server("127.0.0.1", settings.port, app, threaded=True, request_handler=MotoRequestHandler)
 
@@ -208,6 +213,8 @@ def serve(settings: Settings, with_machines: bool = True, ready: threading.Event
     try:
         server.serve_forever()
     finally:
+        if runner is not None:
+            runner.stop()
         cloud.shutdown()
         if with_machines:
             network.remove_all()

@@ -40,11 +40,13 @@ def authenticate(self: Any, iam_request_cls: type, resource: str = "*") -> None:
         return
     parsed = urlparse(self.uri)
     path = self.raw_path + (f"?{parsed.query}" if parsed.query else "")
+    # A request without a body signed an empty payload: moto would hash its parsed query (or, for
+    # a REST service's GET such as the Scheduler's, its headers) in its place and never match.
     request = iam_request_cls(
         account_id=self.current_account,
         method=self.method,
         path=path,
-        data=self.data,
+        data=self.data if self.raw_body else {},
         body=self.raw_body,
         headers=self.headers,
         action=self._get_action(),

@@ -38,6 +38,8 @@ PACKAGES_TAG = "PackagesDigest"
 VERIFIED_TAG = "Verified"
 # A copy of an image made for sharing (under a customer-managed key) names its source image.
 COPY_OF_TAG = "CopyOf"
+# An instance carrying this tag key (any value) is left running by the daily stop.
+DAILY_STOP_OPT_OUT_TAG = "DailyStopOptOut"
 # The tag keys above by the names playbooks use for them.
 TAG_KEYS = {
     "name": NAME_TAG,
