@@ -177,6 +177,8 @@ def test_update_rebakes_keeps_two_versions_and_spares_the_shared_one(playbooks: 
         forced.tail()
     )
     assert f"{name}-{today}: {made.group(1)} (it existed: adopted, nothing was made)" in out, forced.tail()
+    # Nothing changed on the VM: the two upgrades (JupyterLab's, the research packages') agree.
+    assert forced.recap[f"jupyter-{owner}"]["changed"] == 0, out[-4000:]
     assert re.search(rf"^  removed {name}-v1: {before['v1']['ImageId']}, snapshots snap-", out, re.M), out[-3000:]
     final = images_of(ec2, owner)
     assert sorted(final) == sorted(["v3", today])
