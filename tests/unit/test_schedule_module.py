@@ -239,3 +239,58 @@ def test_signed_scheduler_requests_are_accepted_and_forged_ones_refused(aws: Cli
         assert [s["Name"] for s in signed.list_schedules(NamePrefix="sig")["Schedules"]] == ["signed"]
         with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
             client(secret[::-1]).get_schedule(Name="signed")
+
+
+def run_playbook(endpoint: str, *extra: str) -> tuple[int, str]:
+    """Run playbooks/schedule.yml against the endpoint; returns its exit code and output."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = module_tests.module_env(endpoint, {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"})
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/schedule.yml", *extra],
+        cwd=module_tests.REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def changed_in(output: str) -> int:
+    import re
+
+    return sum(int(n) for n in re.findall(r"\bchanged=(\d+)", output))
+
+
+def test_the_playbook_for_a_roster(aws: Clients, endpoint: str, tmp_path: Any) -> None:
+    ada = launch_owned(aws, "ada")
+    grace = launch_owned(aws, "grace", **{OPT_OUT: "true"})
+    roster = tmp_path / "roster.yml"
+    roster.write_text("---\nroster:\n  - ada\n  - owner: grace\n")
+    args = ("-e", f"@{roster}", "-e", "time=18:45", "-e", "timezone=Europe/Berlin")
+
+    code, output = run_playbook(endpoint, *args)
+    assert code == 0, output
+    assert f"ada: jupyter-ada-daily-stop stops {ada} at cron(45 18 * * ? *) Europe/Berlin" in output
+    assert f"grace: no daily stop (no instance to stop; skips {grace}, tagged DailyStopOptOut)" in output
+    assert (
+        f"{grace}" in output
+        and "run the playbook again after a launch or a change of the DailyStopOptOut tag" in output
+    )
+    assert schedule_names(aws) == ["jupyter-ada-daily-stop"] and role_names(aws) == ["jupyter-ada-daily-stop"]
+    code, output = run_playbook(endpoint, *args)
+    assert code == 0 and changed_in(output) == 0, output
+
+    for bad in (("-e", "time=25:00", "-e", "timezone=UTC"), ("-e", "time=18:45", "-e", "timezone=Europe/Nowhere")):
+        code, output = run_playbook(f"http://127.0.0.1:{free_port()}", "-e", "owner=ada", *bad)
+        assert code != 0 and ("Invalid timezone 'Europe/Nowhere'" in output or "time=HH:MM" in output), output
+
+    code, output = run_playbook(endpoint, "-e", f"@{roster}", "-e", "state=absent")
+    assert code == 0 and changed_in(output) == 1, output
+    assert schedule_names(aws) == [] and role_names(aws) == []
+    code, output = run_playbook(endpoint, "-e", f"@{roster}", "-e", "state=absent")
+    assert code == 0 and changed_in(output) == 0, output
