@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -294,3 +295,44 @@ def test_the_playbook_for_a_roster(aws: Clients, endpoint: str, tmp_path: Any) -
     assert schedule_names(aws) == [] and role_names(aws) == []
     code, output = run_playbook(endpoint, "-e", f"@{roster}", "-e", "state=absent")
     assert code == 0 and changed_in(output) == 0, output
+
+
+def test_the_runner_thread_runs_a_one_time_schedule_given_to_the_api(aws: Clients, endpoint: str) -> None:
+    """What the local cloud starts: its runner thread reads moto's schedules and roles by itself."""
+    instance = launch_owned(aws, "ada")
+    role_arn = aws.iam.create_role(
+        RoleName="stopper",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    tz = ZoneInfo("Australia/Adelaide")
+    due = dt.datetime.now(tz).replace(microsecond=0) + dt.timedelta(seconds=3)
+    aws.scheduler.create_schedule(
+        Name="once",
+        ScheduleExpression=f"at({due:%Y-%m-%dT%H:%M:%S})",
+        ScheduleExpressionTimezone="Australia/Adelaide",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        ActionAfterCompletion="DELETE",
+        Target={
+            "Arn": "arn:aws:scheduler:::aws-sdk:ec2:stopInstances",
+            "RoleArn": role_arn,
+            "Input": json.dumps({"InstanceIds": [instance]}),
+        },
+    )
+    runner = scheduler.start(endpoint, "testing", "testing")
+    try:
+        deadline = time.monotonic() + 15
+        while state(aws, instance) == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert dt.datetime.now(tz) >= due
+        assert state(aws, instance) in ("stopping", "stopped")
+        assert [record["outcome"] for record in runner.history] == ["invoked"]
+        assert schedule_names(aws) == []  # ActionAfterCompletion DELETE
+    finally:
+        runner.stop()
