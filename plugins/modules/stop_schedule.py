@@ -345,78 +345,85 @@ class Scheduling(object):
     def role_arn(self, name):
         return "arn:%s:iam::%s:role/%s" % (self.partition, self.account, name)
 
+    def apply(self, method, doing, retry_codes=(), **params):
+        """Make one change, except in check mode; return AWS's answer (None in check mode)."""
+        if self.module.check_mode:
+            return None
+        return aws.call(method, doing, retry_codes=retry_codes, **params)
+
+    def own_role(self, name):
+        """Return the role of this name, None when there is none, an error when it is not this collection's."""
+        role = get_role(self.iam, name)
+        if role is not None and not identity.is_managed(identity.tag_dict(role)):
+            raise aws.LabcloudAWSError(
+                "Role %s exists and is not this collection's (no tag %s=%s): it is left alone; remove or rename it"
+                % (name, identity.MANAGED_BY_TAG, identity.MANAGED_BY)
+            )
+        return role
+
+    def keep_role(self, owner, name, instance_ids):
+        """Make or correct the owner's role; return its ARN and whether it changed."""
+        role = self.own_role(name)
+        trust = trust_policy(self.account, self.schedule_arn(name))
+        policy = stop_policy(self.partition, self.region, self.account, owner, instance_ids)
+        changed = False
+        role_arn = role["Arn"] if role else self.role_arn(name)
+        if role is None:
+            changed = True
+            tags = dict(identity.identity(owner)["tags"], **{identity.NAME_TAG: name})
+            self.apply(
+                self.iam.create_role,
+                "Could not create role %s" % name,
+                RoleName=name,
+                AssumeRolePolicyDocument=json.dumps(trust),
+                Description="Lets EventBridge Scheduler stop %s's JupyterLab VMs every day" % owner,
+                Tags=[{"Key": key, "Value": value} for key, value in sorted(tags.items())],
+            )
+        elif as_document(role.get("AssumeRolePolicyDocument")) != trust:
+            changed = True
+            self.apply(
+                self.iam.update_assume_role_policy,
+                "Could not set the trust policy of role %s" % name,
+                RoleName=name,
+                PolicyDocument=json.dumps(trust),
+            )
+        if role is None or role_policy(self.iam, name) != policy:
+            changed = True
+            self.apply(
+                self.iam.put_role_policy,
+                "Could not set the policy of role %s" % name,
+                RoleName=name,
+                PolicyName=POLICY_NAME,
+                PolicyDocument=json.dumps(policy),
+            )
+        return role_arn, changed
+
+    def keep_schedule(self, wanted, new_role):
+        """Make or correct a schedule; return whether it changed."""
+        current = get_schedule(self.scheduler, wanted["Name"])
+        if current is not None and not schedule_differs(current, wanted):
+            return False
+        # IAM is eventually consistent: Scheduler may not see a role made moments ago.
+        retry = ["ValidationException"] if new_role else []
+        method = self.scheduler.create_schedule if current is None else self.scheduler.update_schedule
+        self.apply(method, "Could not keep schedule %s" % wanted["Name"], retry_codes=retry, **wanted)
+        return True
+
     def present(self, owner, time, timezone):
         """Bring the owner's schedule and role to what is asked; return the owner's entry."""
         name = schedule_name(owner)
         stop, skip = owner_instances(self.ec2, owner)
         if not stop:
-            entry = self.absent(owner)
-            entry["opted_out"] = skip
-            return entry
+            return dict(self.absent(owner), opted_out=skip)
         expression = cron_expression(time)
-        role = get_role(self.iam, name)
-        if role is not None and not identity.is_managed(identity.tag_dict(role)):
-            raise aws.LabcloudAWSError(
-                "Role %s exists and is not this collection's (no tag %s=%s): remove or rename it"
-                % (name, identity.MANAGED_BY_TAG, identity.MANAGED_BY)
-            )
-        changed = False
-        trust = trust_policy(self.account, self.schedule_arn(name))
-        policy = stop_policy(self.partition, self.region, self.account, owner, stop)
-        role_arn = role["Arn"] if role else self.role_arn(name)
-        check = self.module.check_mode
-        if role is None:
-            changed = True
-            if not check:
-                tags = dict(identity.identity(owner)["tags"], **{identity.NAME_TAG: name})
-                role_arn = aws.call(
-                    self.iam.create_role,
-                    "Could not create role %s" % name,
-                    RoleName=name,
-                    AssumeRolePolicyDocument=json.dumps(trust),
-                    Description="Lets EventBridge Scheduler stop %s's JupyterLab VMs every day" % owner,
-                    Tags=[{"Key": key, "Value": value} for key, value in sorted(tags.items())],
-                )["Role"]["Arn"]
-        elif as_document(role.get("AssumeRolePolicyDocument")) != trust:
-            changed = True
-            if not check:
-                aws.call(
-                    self.iam.update_assume_role_policy,
-                    "Could not set the trust policy of role %s" % name,
-                    RoleName=name,
-                    PolicyDocument=json.dumps(trust),
-                )
-        if role is None or role_policy(self.iam, name) != policy:
-            changed = True
-            if not check:
-                aws.call(
-                    self.iam.put_role_policy,
-                    "Could not set the policy of role %s" % name,
-                    RoleName=name,
-                    PolicyName=POLICY_NAME,
-                    PolicyDocument=json.dumps(policy),
-                )
+        role_arn, role_changed = self.keep_role(owner, name, stop)
         wanted = schedule_request(name, expression, timezone, role_arn, stop, owner)
-        current = get_schedule(self.scheduler, name)
-        # IAM is eventually consistent: Scheduler may not see a new role for a few seconds.
-        retry = ["ValidationException"] if role is None else []
-        if current is None:
-            changed = True
-            if not check:
-                aws.call(
-                    self.scheduler.create_schedule, "Could not create schedule %s" % name, retry_codes=retry, **wanted
-                )
-        elif schedule_differs(current, wanted):
-            changed = True
-            if not check:
-                aws.call(
-                    self.scheduler.update_schedule, "Could not update schedule %s" % name, retry_codes=retry, **wanted
-                )
+        schedule_changed = self.keep_schedule(wanted, new_role=role_changed)
         return {
             "owner": owner,
             "name": name,
             "present": True,
-            "changed": changed,
+            "changed": role_changed or schedule_changed,
             "schedule_arn": self.schedule_arn(name),
             "role_arn": role_arn,
             "expression": "%s %s" % (expression, timezone),
@@ -427,40 +434,19 @@ class Scheduling(object):
     def absent(self, owner):
         """Remove the owner's schedule and role; return the owner's entry."""
         name = schedule_name(owner)
-        changed = False
-        check = self.module.check_mode
-        if get_schedule(self.scheduler, name) is not None:
-            changed = True
-            if not check:
-                aws.call(self.scheduler.delete_schedule, "Could not delete schedule %s" % name, Name=name)
-        role = get_role(self.iam, name)
+        role = self.own_role(name)
+        changed = get_schedule(self.scheduler, name) is not None
+        if changed:
+            self.apply(self.scheduler.delete_schedule, "Could not delete schedule %s" % name, Name=name)
         if role is not None:
-            if not identity.is_managed(identity.tag_dict(role)):
-                raise aws.LabcloudAWSError(
-                    "Role %s is not this collection's (no tag %s=%s): it is left alone"
-                    % (name, identity.MANAGED_BY_TAG, identity.MANAGED_BY)
-                )
             changed = True
-            if not check:
-                policies = aws.call(
-                    self.iam.list_role_policies, "Could not list the policies of role %s" % name, RoleName=name
-                )["PolicyNames"]
-                for policy_name in policies:
-                    aws.call(
-                        self.iam.delete_role_policy,
-                        "Could not delete policy %s of role %s" % (policy_name, name),
-                        RoleName=name,
-                        PolicyName=policy_name,
-                    )
-                aws.call(self.iam.delete_role, "Could not delete role %s" % name, RoleName=name)
-        return {
-            "owner": owner,
-            "name": name,
-            "present": False,
-            "changed": changed,
-            "instance_ids": [],
-            "opted_out": [],
-        }
+            doing = "Could not list the policies of role %s" % name
+            answer = self.apply(self.iam.list_role_policies, doing, RoleName=name) or {"PolicyNames": []}
+            for policy_name in answer["PolicyNames"]:
+                doing = "Could not delete policy %s of role %s" % (policy_name, name)
+                self.apply(self.iam.delete_role_policy, doing, RoleName=name, PolicyName=policy_name)
+            self.apply(self.iam.delete_role, "Could not delete role %s" % name, RoleName=name)
+        return {"owner": owner, "name": name, "present": False, "changed": changed, "instance_ids": [], "opted_out": []}
 
 
 def main():
