@@ -21,6 +21,7 @@ from localcloud.config import DEFAULT_ACCOUNT_ID
 ADMIN_USER = "localcloud-admin"
 ADMIN_POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
 _STATE = {"signatures": False}
+BODILESS_METHODS = ("GET", "HEAD", "DELETE")
 
 
 def install() -> None:
@@ -40,13 +41,14 @@ def authenticate(self: Any, iam_request_cls: type, resource: str = "*") -> None:
         return
     parsed = urlparse(self.uri)
     path = self.raw_path + (f"?{parsed.query}" if parsed.query else "")
-    # A request without a body signed an empty payload: moto would hash its parsed query (or, for
-    # a REST service's GET such as the Scheduler's, its headers) in its place and never match.
+    # A GET, HEAD or DELETE signed an empty payload: moto would hash its parsed query (or, for a
+    # REST service such as the Scheduler, its headers) in its place and never match. A form POST
+    # (EC2, IAM, STS) must keep its parsed form: moto has read the body into it.
     request = iam_request_cls(
         account_id=self.current_account,
         method=self.method,
         path=path,
-        data=self.data if self.raw_body else {},
+        data={} if self.method in BODILESS_METHODS else self.data,
         body=self.raw_body,
         headers=self.headers,
         action=self._get_action(),

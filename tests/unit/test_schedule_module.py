@@ -209,37 +209,44 @@ def test_the_api_refuses_what_scheduler_refuses(aws: Clients) -> None:
     assert aws.scheduler.list_schedules()["Schedules"] == []
 
 
-def test_signed_scheduler_requests_are_accepted_and_forged_ones_refused(aws: Clients, endpoint: str) -> None:
-    """The local cloud checks every signature: a GET of a REST service (Scheduler's) signs an empty body."""
-    import boto3
+def test_signed_requests_of_every_kind_are_accepted_and_forged_ones_refused(endpoint: str) -> None:
+    """The local cloud checks every signature: a form POST (EC2, IAM, STS), a REST service's JSON POST,
+    GET and DELETE (the Scheduler's: the last two sign an empty body), S3's PUT, GET and DELETE."""
     from botocore.exceptions import ClientError
 
     from localcloud.api import accounts
 
     access_key, secret = accounts.admin_keys()
-
-    def client(secret_key: str) -> Any:
-        return boto3.client(
-            "scheduler",
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id=access_key,
-            aws_secret_access_key=secret_key,
-        )
-
+    signed = Clients(module_tests.Credentials(access_key, secret), endpoint)
+    forged = Clients(module_tests.Credentials(access_key, secret[::-1]), endpoint)
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(accounts._STATE, "signatures", True)
-        signed = client(secret)
-        signed.create_schedule(
+        assert signed.ec2.describe_instances()["Reservations"] == []
+        assert signed.sts.get_caller_identity()["Account"] == "123456789012"
+        signed.iam.list_roles()
+        signed.scheduler.create_schedule(
             Name="signed",
             ScheduleExpression="cron(0 19 * * ? *)",
             FlexibleTimeWindow={"Mode": "OFF"},
             Target={"Arn": "arn:aws:scheduler:::aws-sdk:ec2:stopInstances", "RoleArn": "arn:aws:iam::1:role/r"},
         )
-        assert signed.get_schedule(Name="signed")["Name"] == "signed"
-        assert [s["Name"] for s in signed.list_schedules(NamePrefix="sig")["Schedules"]] == ["signed"]
-        with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
-            client(secret[::-1]).get_schedule(Name="signed")
+        assert signed.scheduler.get_schedule(Name="signed")["Name"] == "signed"
+        assert [s["Name"] for s in signed.scheduler.list_schedules(NamePrefix="sig")["Schedules"]] == ["signed"]
+        signed.s3.create_bucket(Bucket="signed")
+        signed.s3.put_object(Bucket="signed", Key="k", Body=b"data")
+        assert signed.s3.get_object(Bucket="signed", Key="k")["Body"].read() == b"data"
+        signed.s3.delete_object(Bucket="signed", Key="k")
+        signed.s3.delete_bucket(Bucket="signed")
+        for call in (
+            lambda: forged.scheduler.get_schedule(Name="signed"),
+            lambda: forged.scheduler.delete_schedule(Name="signed"),
+            lambda: forged.ec2.describe_instances(),
+            lambda: forged.sts.get_caller_identity(),
+        ):
+            with pytest.raises(ClientError, match=r"SignatureDoesNotMatch|AuthFailure"):
+                call()
+        signed.scheduler.delete_schedule(Name="signed")
+        assert signed.scheduler.list_schedules()["Schedules"] == []
 
 
 def run_playbook(endpoint: str, *extra: str) -> tuple[int, str]:
@@ -297,8 +304,19 @@ def test_the_playbook_for_a_roster(aws: Clients, endpoint: str, tmp_path: Any) -
     assert code == 0 and changed_in(output) == 0, output
 
 
-def test_the_runner_thread_runs_a_one_time_schedule_given_to_the_api(aws: Clients, endpoint: str) -> None:
-    """What the local cloud starts: its runner thread reads moto's schedules and roles by itself."""
+def test_the_runner_thread_runs_a_one_time_schedule_given_to_the_api(endpoint: str) -> None:
+    """What the local cloud starts: its runner thread reads moto's schedules and roles by itself, and
+    signs its calls (sts:AssumeRole with the administrator's keys, then the target's with the role's)."""
+    from localcloud.api import accounts
+
+    access_key, secret = accounts.admin_keys()
+    aws = Clients(module_tests.Credentials(access_key, secret), endpoint)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(accounts._STATE, "signatures", True)
+        run_once_as_the_cloud_does(aws, endpoint, access_key, secret)
+
+
+def run_once_as_the_cloud_does(aws: Clients, endpoint: str, access_key: str, secret: str) -> None:
     instance = launch_owned(aws, "ada")
     role_arn = aws.iam.create_role(
         RoleName="stopper",
@@ -325,7 +343,7 @@ def test_the_runner_thread_runs_a_one_time_schedule_given_to_the_api(aws: Client
             "Input": json.dumps({"InstanceIds": [instance]}),
         },
     )
-    runner = scheduler.start(endpoint, "testing", "testing")
+    runner = scheduler.start(endpoint, access_key, secret)
     try:
         deadline = time.monotonic() + 15
         while state(aws, instance) == "running" and time.monotonic() < deadline:
