@@ -181,15 +181,14 @@ def serve(settings: Settings, with_machines: bool = True, ready: threading.Event
         for region in sorted(known_regions() - {"aws-global"}):
             api.images.register_base_image(region, base_rootfs)
     scheduler.install()
-    admin_secret = ""
-    runner = None
+    access_key, admin_secret = "localcloud", ""
     if with_machines:
         # New keys at every start, for root's eyes only; from now on nothing unsigned is answered.
         access_key, admin_secret = api.accounts.admin_keys()
         write_credentials(settings, access_key, admin_secret)
         api.accounts.require_signatures()
-        # The schedules run with the administrator's keys for Scheduler's own sts:AssumeRole.
-        runner = scheduler.start(settings.endpoint, access_key, admin_secret)
+    # The schedules run with the administrator's keys for Scheduler's own sts:AssumeRole.
+    runner = scheduler.start(settings.endpoint, access_key, admin_secret or "localcloud")
     app = LocalCloudApp(cloud, DomainDispatcherApplication(create_backend_app), admin_secret)
     server = make_server("127.0.0.1", settings.port, app, threaded=True, request_handler=MotoRequestHandler)
 
@@ -213,8 +212,7 @@ def serve(settings: Settings, with_machines: bool = True, ready: threading.Event
     try:
         server.serve_forever()
     finally:
-        if runner is not None:
-            runner.stop()
+        runner.stop()
         cloud.shutdown()
         if with_machines:
             network.remove_all()
