@@ -5,11 +5,11 @@
 It runs against the local cloud that is up (or starts one and takes it down afterwards), as a
 user would, and measures in one run:
 
-  from scratch     launch.yml (configure=true: JupyterLab and the research packages installed),
-                   then tunnel.yml, until a kernel cell answers through the tunnel
+  from scratch     launch.yml -e tunnel=true (configure=true: JupyterLab and the research packages
+                   installed, then the tunnel opened), until a kernel cell answers through the tunnel
   bake             image.yml of that VM (check, clean, stop, image, start again), for information
-  from the image   launch.yml -e image=<the baked image> (configure=true: it finds everything in
-                   place), then tunnel.yml, until a kernel cell answers
+  from the image   launch.yml -e image=<the baked image> -e tunnel=true (configure=true: it
+                   recognises the image as configured with the same settings), until a kernel cell answers
   class of N       launch.yml for a roster of N from the image, against the one owner above
 
 and prints "from the image / from scratch" next to the project's target (<= 0.15) and the class
@@ -51,11 +51,11 @@ def run(playbooks: Playbooks, name: str, *extra: str) -> tuple[float, str]:
 def launch_to_kernel(playbooks: Playbooks, owner: str, *extra: str) -> float:
     """Seconds from launch.yml's start until a kernel cell answers through the tunnel."""
     started = time.monotonic()
-    run(playbooks, "launch.yml", "-e", f"owner={owner}", "-e", "configure=true", *extra)
-    _, tunnel = run(playbooks, "tunnel.yml", "-e", f"owner={owner}")
-    found = URL.search(tunnel)
+    request = ("-e", f"owner={owner}", "-e", "configure=true", "-e", "tunnel=true")
+    _, launched = run(playbooks, "launch.yml", *request, *extra)
+    found = URL.search(launched)
     if not found:
-        raise SystemExit(f"tunnel.yml printed no URL:\n{tunnel[-3000:]}")
+        raise SystemExit(f"launch.yml -e tunnel=true printed no URL:\n{launched[-3000:]}")
     output = run_code(found.group(0), "print(6 * 7)", timeout=120)
     if output.get("stdout", "").strip() != "42":
         raise SystemExit(f"the kernel answered {output!r}")

@@ -25,6 +25,7 @@ from tests.localcloud_harness import Cloud, unique
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+TASK = re.compile(r"^TASK \[", re.M)
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
 
@@ -47,6 +48,16 @@ class Run:
     @property
     def changed(self) -> int:
         return sum(host["changed"] for host in self.recap.values())
+
+    def ran_on(self, host: str, results: str = "ok|changed") -> list[str]:
+        """The names of the tasks that ran on a host with one of the results (by default ok or
+        changed, not skipped), in order."""
+        ran = []
+        for block in TASK.split(self.stdout)[1:]:
+            title, _, said = block.partition("\n")
+            if re.search(rf"^({results}): \[{re.escape(host)}\]", said, re.M):
+                ran.append(title.split("]")[0].strip())
+        return ran
 
     @property
     def output(self) -> str:

@@ -42,6 +42,16 @@ CASES = {
         None,
         "jupyter_service_ip 0.0.0.0 is not a loopback address",
     ),
+    "tunnel that is not true or false": (
+        ("-e", "configure=true", "-e", "tunnel=maybe"),
+        None,
+        'tunnel must be true or false (got "maybe")',
+    ),
+    "tunnel without JupyterLab": (
+        ("-e", "tunnel=true"),  # the tests' launches default to configure=false
+        None,
+        "-e tunnel=true goes with configure=true",
+    ),
     "subnet that does not exist": (
         ("-e", "ec2_instance_subnet_id=subnet-0123456789abcdef0"),
         None,

@@ -2,8 +2,9 @@
 exist (the oldest shared with another account); update.yml upgrades the VM's environment, restarts
 JupyterLab and checks it, bakes today's version, keeps the two newest versions, removes the older
 unshared one with its snapshots and keeps the shared one until force=true. Bad input stops the run
-before anything changes; check mode tells what would be removed and changes nothing; a second run
-the same day, with nothing new to install, adopts today's image instead of making another.
+before anything changes; check mode tells what would be removed and changes nothing; the new
+version is shared with another account, verified first; a second run the same day, with nothing
+new to install, adopts today's image instead of making another and changes nothing on the VM.
 """
 
 from __future__ import annotations
@@ -142,7 +143,9 @@ def test_update_rebakes_keeps_two_versions_and_spares_the_shared_one(playbooks: 
     # The update: the environment is upgraded, JupyterLab restarted and checked, today's version
     # baked; v3 and today's are kept, v2 goes with its snapshots, v1 is shared and stays.
     today = datetime.datetime.now().strftime("%Y-%m-%d")
-    updated = playbooks.ok("update.yml", "-e", f"owner={owner}", "-e", "keep=2")
+    # The new version is shared with another account, so it is verified first (image.yml's default).
+    playbooks.owners.append(f"{owner[:25]}-verify")
+    updated = playbooks.ok("update.yml", "-e", f"owner={owner}", "-e", "keep=2", "-e", f"accounts={OTHER_ACCOUNT}")
     out = updated.stdout
     upgraded = re.search(rf"^jupyter-{owner}: updated: system packages .*, environment upgraded: (.*)$", out, re.M)
     assert upgraded, updated.tail()
@@ -163,6 +166,11 @@ def test_update_rebakes_keeps_two_versions_and_spares_the_shared_one(playbooks: 
     after = images_of(ec2, owner)
     assert sorted(after) == sorted(["v1", "v3", today])
     assert after[today]["ImageId"] == made.group(1)
+    assert f"{name}-{today}: verified:" in out, out[-3000:]
+    assert tags(after[today])["Verified"] == "passed"
+    assert f"  may launch it: {OTHER_ACCOUNT}" in out, out[-3000:]
+    permissions = ec2.describe_image_attribute(ImageId=made.group(1), Attribute="launchPermission")
+    assert permissions["LaunchPermissions"] == [{"UserId": OTHER_ACCOUNT}]
     assert not snapshots_in({"v2": before["v2"]}) & snapshots_of(ec2, owner), "v2's snapshots are deleted"
     assert snapshots_of(ec2, owner) == snapshots_in(after), "no snapshot without its image"
     vm = running_vm(ec2, owner)

@@ -14,18 +14,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from ansible_collections.labcloud.jupyter.plugins.module_utils import identity
 
 from localcloud.api import scheduler
 from tests.modules import conftest as module_tests
 from tests.modules.conftest import REGION, Clients, free_port
 
-# The module tests' fixtures: the API layer over HTTP in this process, reset for each test.
-moto_endpoint = module_tests.moto_endpoint
-endpoint = module_tests.endpoint
-aws = module_tests.aws
 run_module = module_tests.run_module
 
-OPT_OUT = "DailyStopOptOut"
+OPT_OUT = identity.DAILY_STOP_OPT_OUT_TAG
 
 
 @pytest.fixture(autouse=True)
