@@ -15,10 +15,18 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import M
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import is_managed
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import tag_dict
 
+# EC2 takes at most 200 values per filter and 100 instance IDs per DescribeInstanceStatus page request.
+CHUNK = 100
+
 
 def managed_filter() -> List[Dict[str, Any]]:
     """Return the Describe* filter of the resources tagged as the collection's (any value; compared exactly later)."""
     return [{"Name": "tag-key", "Values": [MANAGED_BY_TAG]}]
+
+
+def chunks(items: List[str], size: int = CHUNK) -> List[List[str]]:
+    """Return the items in lists of at most size (what one filter or ID list of a call may hold)."""
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def describe(client: Any, region: str, access: bool = False) -> Dict[str, List[Dict[str, Any]]]:
@@ -37,19 +45,19 @@ def describe(client: Any, region: str, access: bool = False) -> Dict[str, List[D
     volumes = describe_all(
         client, "describe_volumes", "Volumes", f"Could not describe the volumes in {region}", Filters=managed_filter()
     )
-    if live:
-        known = {v["VolumeId"] for v in volumes}
+    known = {v["VolumeId"] for v in volumes}
+    for some in chunks(live):
         attached = describe_all(
-            client, "describe_volumes", "Volumes", f"Could not describe the volumes of {', '.join(live)}",
-            Filters=[{"Name": "attachment.instance-id", "Values": live}],
+            client, "describe_volumes", "Volumes", f"Could not describe the volumes of {', '.join(some)}",
+            Filters=[{"Name": "attachment.instance-id", "Values": some}],
         )  # fmt: skip
         volumes += [v for v in attached if v["VolumeId"] not in known]
     running = [i["InstanceId"] for i in instances if i["State"]["Name"] == "running"]
     statuses = []
-    if running:
-        statuses = describe_all(
+    for some in chunks(running):
+        statuses += describe_all(
             client, "describe_instance_status", "InstanceStatuses", "Could not read the instances' status checks",
-            InstanceIds=running,
+            InstanceIds=some,
         )  # fmt: skip
     images = describe_all(
         client, "describe_images", "Images", f"Could not describe the images in {region}", Owners=["self"]

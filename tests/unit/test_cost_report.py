@@ -277,3 +277,11 @@ class TestRows:
             2026, 12, 1, 10, tzinfo=UTC
         )
         assert cost.stopped_at({"StateTransitionReason": ""}) is None
+
+
+def test_ids_are_asked_for_in_chunks_ec2_accepts():
+    from ansible_collections.labcloud.jupyter.plugins.module_utils.holdings import chunks
+
+    ids = [f"i-{n}" for n in range(250)]
+    assert [len(some) for some in chunks(ids)] == [100, 100, 50]
+    assert [i for some in chunks(ids) for i in some] == ids and chunks([]) == []
