@@ -16,10 +16,11 @@ import subprocess
 from typing import Any
 
 import pytest
+from ansible_collections.labcloud.jupyter.plugins.module_utils.jupyter_client import run_code
 
 from tests.integration.conftest import Playbooks, nothing_owned, owned, remove_everything_of
 from tests.localcloud.test_images import ACCOUNT_B, other_account
-from tests.localcloud_harness import ssh, wait_ssh
+from tests.localcloud_harness import free_port, ssh, wait_ssh
 
 pytestmark = pytest.mark.slow
 
@@ -141,6 +142,28 @@ def test_bake_verify_and_relaunch_from_the_image(playbooks: Playbooks) -> None:
     assert second.changed == 0, second.tail()
     assert f"{name}: {image_id} (it existed: adopted, nothing was made)" in second.stdout
 
+    # A VM from the image with a setting of its own is configured: what differs is changed, not reinstalled.
+    other, port = playbooks.owner("imgset"), free_port()
+    differs = playbooks.ok(
+        "launch.yml",
+        "-e", f"owner={other}",
+        "-e", f"image={image_id}",
+        "-e", "configure=true",
+        "-e", "jupyter_service_terminals_enabled=false",
+        "-e", "tunnel=true",
+        "-e", f"tunnel_local_port={port}",
+    )  # fmt: skip
+    # The launch opened the tunnel and printed the URL: a kernel answers through it.
+    url = re.search(rf"http://localhost:{port}/lab\?token=[0-9a-f]+", differs.stdout)
+    assert url, differs.tail()
+    assert run_code(url.group(0), "print(6 * 7)", timeout=120)["stdout"].strip() == "42"
+    playbooks.ok("tunnel.yml", "-e", f"owner={other}", "-e", "tunnel_state=closed")
+    changed = differs.ran_on(f"jupyter-{other}", "changed")
+    assert "labcloud.jupyter.jupyter_service : Write the JupyterLab server settings" in changed, changed
+    for role in ("jupyterlab", "research_packages"):
+        assert f"labcloud.jupyter.{role} : Install the packages into the virtualenv" not in changed, changed
+    remove_everything_of(ec2, other)
+
     # Its image exists, so the VM may be terminated without force.
     playbooks.ok("lifecycle.yml", "-e", f"owner={owner}", "-e", "state=terminated")
 
@@ -174,6 +197,9 @@ def test_bake_verify_and_relaunch_from_the_image(playbooks: Playbooks) -> None:
             "launch.yml", "-e", f"owner={student}", "-e", f"image={image_id}", "-e", "configure=true", env=as_b
         )
         assert relaunch.recap[f"jupyter-{student}"]["changed"] == 0, "configure reinstalled nothing"
+        # Configured with the same settings by the same roles, the image is recognised: no role runs.
+        ran = relaunch.ran_on(f"jupyter-{student}")
+        assert not [task for task in ran if task.startswith("labcloud.jupyter.")], ran
         relaunched = instance_of(b_ec2, student)
         assert relaunched["ImageId"] == image_id
         volume = relaunched["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
