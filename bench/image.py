@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "collections"))
 from ansible_collections.labcloud.jupyter.plugins.module_utils.jupyter_client import run_code  # noqa: E402
 
 from tests.integration.conftest import Playbooks, remove_everything_of  # noqa: E402
-from tests.localcloud_harness import requirements_missing, start_session_cloud, stop_session_cloud  # noqa: E402
+from tests.localcloud_harness import free_port, requirements_missing, start_session_cloud, stop_session_cloud  # noqa: E402
 
 TARGET = 0.15
 URL = re.compile(r"http://localhost:\d+/lab\?token=[0-9a-f]+")
@@ -52,6 +52,7 @@ def launch_to_kernel(playbooks: Playbooks, owner: str, *extra: str) -> float:
     """Seconds from launch.yml's start until a kernel cell answers through the tunnel."""
     started = time.monotonic()
     request = ("-e", f"owner={owner}", "-e", "configure=true", "-e", "tunnel=true")
+    request += ("-e", f"tunnel_local_port={free_port()}")
     _, launched = run(playbooks, "launch.yml", *request, *extra)
     found = URL.search(launched)
     if not found:
