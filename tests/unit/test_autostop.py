@@ -100,6 +100,13 @@ def test_a_warning_given_before_a_snooze_ends_holds_when_it_ends() -> None:
     assert autostop.decide(seen(300, snoozed_until=NOW + 4 * MINUTE), SETTINGS, long_ago).action == "warn"
 
 
+def test_no_warning_before_a_minute_of_idleness_even_when_it_is_as_long_as_the_timeout() -> None:
+    settings = autostop.Settings.from_dict({**ROLE, "idle_minutes": 1, "warn_minutes": 1})
+    assert autostop.decide(seen(0.5), settings, None).action == "keep"
+    warned = autostop.decide(seen(1), settings, None)
+    assert warned.action == "warn" and warned.stop_at == NOW + MINUTE
+
+
 def test_no_warning_when_warn_minutes_is_zero() -> None:
     settings = autostop.Settings.from_dict({**ROLE, "idle_minutes": 1, "warn_minutes": 0})
     assert autostop.decide(seen(1), settings, None).action == "stop"

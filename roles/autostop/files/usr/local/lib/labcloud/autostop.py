@@ -189,8 +189,9 @@ def decide(observation: Observation, settings: Settings, warned: dict[str, float
     A busy kernel, or a JupyterLab that runs but cannot be asked, always keeps it up. Otherwise the
     VM has been idle since the latest of its boot, JupyterLab's start and activity, and the last use
     of an interactive login's terminal; it stops idle_minutes after that, or when the snooze ends if
-    that is later, and never before a warning given warn_minutes earlier. A warning counts when
-    nothing was used since, and when it was given no earlier than warn_minutes before that time.
+    that is later, and never before a warning given warn_minutes earlier (and after a minute of
+    idleness). A warning counts when nothing was used since, and when it was given no earlier than
+    warn_minutes before that time.
     """
     now = observation.now
     if observation.error:
@@ -211,7 +212,8 @@ def decide(observation: Observation, settings: Settings, warned: dict[str, float
     snoozed = observation.snoozed_until > now and observation.snoozed_until >= stop_at
     if snoozed:
         stop_at = observation.snoozed_until
-    warn_at = stop_at - settings.warn_minutes * 60
+    # Not while something was used within the last minute: a warning then says nothing true.
+    warn_at = max(stop_at - settings.warn_minutes * 60, idle_since + 60)
     warned_at = (warned or {}).get("at", 0.0)
     warning_valid = warned_at >= idle_since and warned_at >= warn_at - 1
     if warning_valid:
