@@ -19,6 +19,8 @@
   `terminated`, with StateReason Client.InternalError "Client.InternalError: Client error on
   launch", and no machine boots; StartInstances ends `stopped` with the same reason. moto runs it.
   A volume made from another account's image keeps its snapshot's key (moto's gets none).
+- ModifyInstanceAttribute changes InstanceInitiatedShutdownBehavior in both of EC2's forms (moto
+  ignored `InstanceInitiatedShutdownBehavior.Value`) and refuses a value other than stop/terminate.
 """
 
 from __future__ import annotations
@@ -46,6 +48,27 @@ def install() -> None:
     replace(InstanceBackend, "run_instances", backend_run_instances)
     replace(InstanceResponse, "run_instances", response_run_instances)
     replace(InstanceResponse, "_validate_block_device_mapping", staticmethod(validate_block_device_mapping))
+    replace(InstanceResponse, "_dot_value_instance_attribute_handler", dot_value_attribute)
+
+
+def dot_value_attribute(self: Any) -> bool:
+    """ModifyInstanceAttribute's `<Attribute>.Value` form: moto's handles a few attributes and
+    ignores InstanceInitiatedShutdownBehavior, which EC2 changes (only its `Attribute=..., Value=...`
+    form reached moto)."""
+    value = self._get_param("InstanceInitiatedShutdownBehavior.Value")
+    if value is None:
+        return original("InstanceResponse", "_dot_value_instance_attribute_handler")(self)
+    if value not in ("stop", "terminate"):
+        raise ec2_error(
+            "InvalidParameterValue",
+            f"Value ({value}) for parameter instanceInitiatedShutdownBehavior is invalid."
+            " Valid values: stop, terminate",
+        )
+    self.error_on_dryrun()
+    self.ec2_backend.modify_instance_attribute(
+        self._get_param("InstanceId"), "instance_initiated_shutdown_behavior", value
+    )
+    return True
 
 
 def validate_block_device_mapping(mapping: dict[str, Any]) -> None:

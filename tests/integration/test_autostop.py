@@ -222,10 +222,8 @@ def test_configure_changes_nothing_again_and_refuses_a_vm_that_would_terminate(l
     limit = ("--limit", f"jupyter-{vm.owner}", *SETTINGS)
     again = lab.playbooks.ok("configure.yml", *limit)
     assert again.changed == 0, again.tail()
-    # (The Attribute/Value form: the local cloud's moto ignores InstanceInitiatedShutdownBehavior={...}.)
-    lab.ec2.modify_instance_attribute(
-        InstanceId=vm.instance_id, Attribute="instanceInitiatedShutdownBehavior", Value="terminate"
-    )
+    terminate = {"Value": "terminate"}
+    lab.ec2.modify_instance_attribute(InstanceId=vm.instance_id, InstanceInitiatedShutdownBehavior=terminate)
     try:
         refused = lab.playbooks.run("configure.yml", *limit)
         assert refused.returncode != 0, refused.tail()

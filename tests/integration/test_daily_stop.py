@@ -8,14 +8,13 @@ import json
 import time
 from zoneinfo import ZoneInfo
 
-import pytest
+from ansible_collections.labcloud.jupyter.plugins.module_utils import identity
 from botocore.exceptions import ClientError
 
 from tests.integration.conftest import Playbooks
-from tests.localcloud.test_scheduler import runs_schedules
 
 TIMEZONE = "Europe/Berlin"
-OPT_OUT = "DailyStopOptOut"
+OPT_OUT = identity.DAILY_STOP_OPT_OUT_TAG
 
 
 def instance_of(ec2, owner: str) -> dict:
@@ -42,8 +41,6 @@ def exists(call, **params) -> bool:
 
 def test_a_class_daily_stop_stops_the_vms_at_its_time_and_skips_the_opted_out(playbooks: Playbooks, tmp_path) -> None:
     cloud = playbooks.cloud
-    if not runs_schedules(cloud):
-        pytest.skip("skipped: the running local cloud was started before its Scheduler support: restart it")
     ec2, iam, scheduler = cloud.client(), cloud.client("iam"), cloud.client("scheduler")
     stopped_owner, kept_owner = playbooks.owner("ds"), playbooks.owner("ds")
     roster = tmp_path / "roster.yml"
