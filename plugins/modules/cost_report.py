@@ -211,9 +211,9 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.prices import Pri
 from ansible_collections.labcloud.jupyter.plugins.module_utils.prices import from_price_list
 
 HEALTH_NOTE = (
-    "a running instance shows its EC2 status checks; its JupyterLab is checked through the owner's SSH "
-    "tunnel (playbooks/tunnel.yml -e owner=<owner> -e tunnel_state=status), which the report does not open: "
-    "a tunnel per VM would cost an SSH login each, and the tunnel's key files may be on another computer."
+    "a running instance shows its EC2 status checks, and what its JupyterLab said when it was asked (report.yml "
+    "asks each running VM whose owner's key is on this machine, over SSH); otherwise the owner's tunnel tells "
+    "(playbooks/tunnel.yml -e owner=<owner> -e tunnel_state=status)."
 )
 
 

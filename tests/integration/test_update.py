@@ -191,3 +191,14 @@ def test_update_rebakes_keeps_two_versions_and_spares_the_shared_one(playbooks: 
     final = images_of(ec2, owner)
     assert sorted(final) == sorted(["v3", today])
     assert snapshots_of(ec2, owner) == snapshots_in(final), "no snapshot without its image"
+
+    # The cost report asks the VM's JupyterLab how it is: it answers; once its service is stopped, the
+    # report says so.
+    reports = playbooks.key_dir.parent / "reports"
+    vm = running_vm(ec2, owner)
+    for expected in (r"jupyterlab active since [^|]+, answered /api/status with HTTP 200", r"jupyterlab inactive"):
+        playbooks.ok("report.yml", "-e", f"owner={owner}", "-e", f"report_dir={reports}", "-e", "prices=bundled")
+        (report,) = reports.glob("cost-*.md")
+        row = [line for line in report.read_text().splitlines() if vm["InstanceId"] in line]
+        assert row and re.search(expected, row[0]), row or report.read_text()[-2000:]
+        ssh(vm["PublicIpAddress"], key, "sudo systemctl stop jupyterlab")
