@@ -45,6 +45,9 @@ CHECK_MODE_STAND_INS = {
     "labcloud.jupyter.jupyter_service : Report that the new service would be enabled and started": (
         "labcloud.jupyter.jupyter_service : Enable and start the JupyterLab service"
     ),
+    "labcloud.jupyter.autostop : Report that the new timer would be enabled and started": (
+        "labcloud.jupyter.autostop : Enable and start the timer"
+    ),
 }
 
 
