@@ -203,6 +203,31 @@ def wait_ssh(address: str, key: Path, timeout: float = 60, user: str = "admin") 
         time.sleep(0.2)
 
 
+def inventory_host(address: str, key: Path, user: str = "admin") -> dict:
+    """The inventory variables with which ansible-playbook logs in to a machine as its user."""
+    return {
+        "ansible_host": address,
+        "ansible_user": user,
+        "ansible_ssh_private_key_file": str(key),
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+    }
+
+
+def run_playbook(
+    playbook: Path | str, inventory: Path, *extra: str, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """ansible-playbook from the checkout (its ansible.cfg), as a user runs it; the playbook may be relative to it."""
+    return subprocess.run(
+        [str(REPO / ".venv/bin/ansible-playbook"), "-i", str(inventory), str(playbook), *extra],
+        cwd=REPO,
+        env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1"),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def serve_on_loopback(address: str, key: Path, port: int = 8887, program: str | None = None) -> None:
     """Start a web server on the machine's 127.0.0.1:port (a stand-in for a local-only service) and wait for it."""
     command = program or f"python3 -m http.server {port} --bind 127.0.0.1"

@@ -129,6 +129,9 @@ ansible_facts:
             - For each named path, null when nothing matches; otherwise the C(path) found, whether it is
               a C(directory), its C(owner), C(group) and C(mode) (as C("0755")), and for a regular file
               of at most 1 MiB the C(sha1) of its content.
+            - The path itself is described, not what it points to (C(lstat)). A symbolic link has C(link),
+              the target it names, and is never a C(directory) and has no C(sha1); so a link planted where
+              a role expects a directory or a file never looks like one, and a root task does not follow it.
           type: dict
           sample: {"jupyterlab_notebooks": {"path": "/home/admin/notebooks", "directory": true, "owner": "admin",
                                             "group": "admin", "mode": "0750"}}
@@ -204,12 +207,12 @@ def user_entry(name):
 
 
 def describe(path):
-    """The first match of a path (or glob): its type, owner, group, mode and small-file SHA-1, or None."""
+    """The first match of a path (or glob), a link not followed: type, owner, group, mode, small-file SHA-1; or None."""
     matches = sorted(glob.glob(path))
     if not matches:
         return None
     try:
-        status = os.stat(matches[0])
+        status = os.lstat(matches[0])
     except OSError:
         return None
     found = {
@@ -219,6 +222,8 @@ def describe(path):
         "group": name_of(grp.getgrgid, status.st_gid, "gr_name"),
         "mode": "%04o" % stat.S_IMODE(status.st_mode),
     }
+    if stat.S_ISLNK(status.st_mode):
+        found["link"] = os.readlink(matches[0])
     if stat.S_ISREG(status.st_mode) and status.st_size <= HASH_LIMIT:
         try:
             with open(matches[0], "rb") as stream:

@@ -12,7 +12,6 @@ does, adds the key pair's key again, which the test logs in with.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.localcloud_harness import SSH_OPTIONS, Cloud, ssh, wait_ssh
+from tests.localcloud_harness import SSH_OPTIONS, Cloud, inventory_host, run_playbook, ssh, wait_ssh
 
 pytestmark = [pytest.mark.localcloud]
 
@@ -91,15 +90,7 @@ def playbook(tmp: Path, play: str, inventory: Path, *extra: str) -> subprocess.C
     """Run a play on the machine, as a user runs ansible-playbook from the checkout."""
     path = tmp / "play.yml"
     path.write_text(play)
-    return subprocess.run(
-        [str(REPO / ".venv/bin/ansible-playbook"), "-i", str(inventory), str(path), *extra],
-        cwd=REPO,
-        env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_playbook(path, inventory, *extra)
 
 
 def present(run: Callable[[str], str], paths: list[str]) -> list[str]:
@@ -161,12 +152,7 @@ def test_role_refuses_credentials_then_cleans_what_an_image_must_not_carry(
     assert present(as_root, [*PLANTED, CREDENTIALS]) == [*PLANTED, CREDENTIALS]
 
     inventory = tmp_path / "hosts.yml"
-    host = {
-        "ansible_host": address,
-        "ansible_user": "admin",
-        "ansible_ssh_private_key_file": str(key),
-        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-    }
+    host = inventory_host(address, key)
     inventory.write_text(yaml.safe_dump({"all": {"hosts": {"vm": host}}}))
     result_file = tmp_path / "clean.json"
 

@@ -27,7 +27,7 @@ PLAYS = """
         requests: &first
           - user: ""
             packages: [dpkg, labcloud-no-such-package]
-            paths: {{first_conf: /etc/host*, first_home: "~/", first_made: "{made}"}}
+            paths: {{first_conf: /etc/host*, first_home: "~/", first_made: "{made}", first_link: "{link}"}}
             services: [labcloud-no-such-unit]
       register: first
 
@@ -74,7 +74,10 @@ PLAYS = """
 def run(tmp_path: Path) -> list[dict]:
     """Run the plays; the messages of their Report tasks."""
     playbook = tmp_path / "look.yml"
-    playbook.write_text(PLAYS.format(made=tmp_path / "made"))
+    # A link to a directory, as a user could plant where a role expects a directory of its own.
+    (tmp_path / "target").mkdir()
+    (tmp_path / "planted").symlink_to(tmp_path / "target")
+    playbook.write_text(PLAYS.format(made=tmp_path / "made", link=tmp_path / "planted"))
     environ = dict(
         os.environ,
         ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
@@ -103,8 +106,19 @@ def test_the_answer_describes_what_was_asked(tmp_path: Path) -> None:
     assert host["paths"]["first_home"]["directory"] is True
     assert host["paths"]["first_conf"]["path"].startswith("/etc/host")
     assert host["paths"]["first_conf"]["sha1"]
+    # The link itself is described (lstat), never the directory it points to.
+    planted = host["paths"]["first_link"]
+    assert planted["link"] == str(tmp_path / "target")
+    assert planted["directory"] is False
+    assert "link" not in host["paths"]["first_home"]
     assert host["missing_packages"] == ["labcloud-no-such-package"]
     assert host["services"]["labcloud-no-such-unit"] == {"enabled": False, "active": False}
     # Looked at again for the required file, with the first request too: one answer for both.
-    assert host["exists"] == {"first_conf": True, "first_home": True, "first_made": True, "second_made": True}
+    assert host["exists"] == {
+        "first_conf": True,
+        "first_home": True,
+        "first_made": True,
+        "first_link": True,
+        "second_made": True,
+    }
     assert len(host["requests"]) == 2
