@@ -4,13 +4,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Filters identity, owner_problems, login_user, image_family and image_name: the owner identity for playbooks.
+"""Filters identity, owner_problems, login_user, user_name_problems, image_family and image_name: the owner identity.
 
 They hand the rules of plugins/module_utils/identity.py to roles and playbooks, which then state
 none of them again. This file holds several filters, so each one's documentation is in the file
-of its name beside it (identity.yml, owner_problems.yml, login_user.yml, image_family.yml,
-image_name.yml), the
-way ansible-doc finds it.
+of its name beside it (identity.yml, owner_problems.yml, login_user.yml, user_name_problems.yml,
+image_family.yml, image_name.yml), the way ansible-doc finds it.
 """
 
 from typing import Any, Dict, List, Mapping, Optional
@@ -22,6 +21,7 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import i
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import image_name
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import login_user_of
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import owner_error
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import user_name_error
 
 
 def owner_identity(owner: Any, key_dir: Optional[str] = None) -> Dict[str, Any]:
@@ -74,6 +74,12 @@ def instance_login_user(tags: Any) -> str:
         raise AnsibleFilterError(str(e)) from e
 
 
+def user_name_problems(names: Any, setting: str = "user name") -> List[str]:
+    """Return one message per value of names (a name or a list of names) that is not a Linux user name."""
+    values = names if isinstance(names, (list, tuple)) else [names]
+    return [error for error in (user_name_error(value, setting) for value in values) if error]
+
+
 def ami_family(image: Any) -> str:
     """Return the family of an image as amazon.aws.ec2_ami_info describes it (name, description, tags), or ""."""
     if not isinstance(image, Mapping):
@@ -100,6 +106,7 @@ class FilterModule:
             "identity": owner_identity,
             "owner_problems": owner_problems,
             "login_user": instance_login_user,
+            "user_name_problems": user_name_problems,
             "image_family": ami_family,
             "image_name": owner_image_name,
         }

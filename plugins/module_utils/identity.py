@@ -183,27 +183,41 @@ def is_login_user(value: Any) -> bool:
     return isinstance(value, str) and re.fullmatch(LOGIN_USER_PATTERN, value) is not None
 
 
+def user_name_error(value: Any, what: str = "user name") -> Optional[str]:
+    """Return why value cannot be a Linux user name (what names the setting), or None when it can."""
+    if is_login_user(value):
+        return None
+    return f"Invalid {what} {_shown(value)}: use {LOGIN_USER_RULE}"
+
+
 def login_user_of(tags: Optional[Mapping[str, Any]]) -> str:
-    """Return an instance's login user: its safe LoginUser tag, else its ImageFamily's user, else ValueError."""
+    """Return an instance's login user: its LoginUser tag, else its ImageFamily's user; ValueError otherwise.
+
+    A LoginUser tag that is not a user name is refused, not passed over: anyone who may tag the
+    instance could otherwise put options (-oProxyCommand=...) or lines into ssh's arguments and
+    configuration.
+    """
     tags = tags or {}
     tagged = tags.get(LOGIN_USER_TAG)
-    if is_login_user(tagged):
-        return str(tagged)
+    if tagged is not None:
+        if is_login_user(tagged):
+            return str(tagged)
+        raise ValueError(
+            f"Refusing the instance's {LOGIN_USER_TAG} tag {_shown(tagged)}: it is not a user name "
+            f"({LOGIN_USER_RULE}), and it would reach ssh's command line and configuration. "
+            f"Set the tag to the VM's login user (one of {', '.join(sorted(LOGIN_USERS.values()))} "
+            f"on the collection's image families), or remove it to use the {IMAGE_FAMILY_TAG} tag's user"
+        )
     family = tags.get(IMAGE_FAMILY_TAG)
     if login_user(family):
         return LOGIN_USERS[family]
-    user_problem = (
-        f"its {LOGIN_USER_TAG} tag is missing"
-        if tagged is None
-        else f"its {LOGIN_USER_TAG} tag {_shown(tagged)} is not a user name ({LOGIN_USER_RULE})"
-    )
     family_problem = (
         f"its {IMAGE_FAMILY_TAG} tag is missing"
         if family is None
         else f"its {IMAGE_FAMILY_TAG} tag {_shown(family)} is not a known family"
     )
     raise ValueError(
-        f"Cannot tell the instance's login user: {user_problem}, and {family_problem} "
+        f"Cannot tell the instance's login user: its {LOGIN_USER_TAG} tag is missing, and {family_problem} "
         f"(one of {', '.join(sorted(LOGIN_USERS))})"
     )
 

@@ -96,6 +96,17 @@ options:
     description: Seconds to wait for the tunnel to come up or go down.
     type: int
     default: 30
+  open_browser:
+    description:
+      - With O(url_command) and the tunnel up, open RV(url) in this machine's web browser (Python's
+        C(webbrowser), which honours C(BROWSER)).
+      - The browser is given a redirect page, not the URL. The page, C(<name>-open.html) in
+        O(control_dir) (0700), is readable by this user only (0600), so the token never appears on a
+        command line, which every user of this machine can read. That is how C(jupyter_server) opens
+        its own C(*-open.html) page. The page is removed when the tunnel is closed.
+      - Opening a browser changes nothing that the task reports, and is not done in check mode.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - labcloud.jupyter.attributes
   - labcloud.jupyter.attributes.check_mode_full
@@ -176,15 +187,22 @@ jupyter_status:
   returned: when O(token) is given
   type: int
   sample: 200
+browser_page:
+  description: The redirect page the browser was given (it holds the token; readable by this user only).
+  returned: when O(open_browser) opened a browser
+  type: str
+  sample: /home/hedy/.labcloud/tunnels/jupyter-hedylamarr-open.html
 """
 
 import contextlib
 import hashlib
+import html
 import json
 import os
 import re
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 from typing import Callable, Dict, List, Optional
@@ -194,12 +212,26 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import JUPYTER_PORT
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import LOCAL_PORT
+from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import user_name_error
 
 LOOPBACK = re.compile(r"^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$")
+# A host name or an IPv4 or IPv6 address: nothing ssh could read as an option.
+HOST = re.compile(r"^[A-Za-z0-9:][A-Za-z0-9.:-]{0,252}$")
 
 
 # A Unix socket path holds at most 107 bytes, and ssh first binds a temporary name 17 bytes longer.
 MAX_SOCKET_PATH = 90
+
+
+def destination_error(user: Optional[str], host: Optional[str]) -> Optional[str]:
+    """Why user or host cannot go into ssh's command line (user@host), or None when both can."""
+    if user is not None:
+        error = user_name_error(user, "user")
+        if error:
+            return f"{error}; it would go into ssh's command line"
+    if host is not None and not HOST.fullmatch(host):
+        return f"Invalid host {host!r}: use a host name or an IP address; it would go into ssh's command line"
+    return None
 
 
 def control_path(control_dir: str, name: str) -> str:
@@ -324,6 +356,8 @@ def close(module: AnsibleModule, params: Dict, pid: int) -> None:
         module.fail_json(msg=f"Could not close tunnel {params['name']}: its SSH master (pid {pid}) did not exit")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(record_path(params["control_dir"], params["name"]))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(page_path(params["control_dir"], params["name"]))
 
 
 def read_url(module: AnsibleModule, params: Dict) -> Dict:
@@ -346,6 +380,61 @@ def read_url(module: AnsibleModule, params: Dict) -> Dict:
             f"{(result.stderr or result.stdout).strip() or 'no URL printed'} (is the JupyterLab service running?)"
         )
     return {"remote_port": int(match.group(1) or 80), "path": match.group(2) or "/lab", "token": match.group(3)}
+
+
+def page_path(control_dir: str, name: str) -> str:
+    """The redirect page that hands a tunnel's URL to the browser."""
+    return os.path.join(control_dir, f"{name}-open.html")
+
+
+def private_directory(directory: str) -> None:
+    """Make directory (0700) and refuse one that another user owns or others may enter."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    status = os.lstat(directory)
+    if status.st_uid != os.getuid() or not os.path.isdir(directory) or os.path.islink(directory):
+        raise OSError(f"{directory} must be a directory of this user's")
+    os.chmod(directory, 0o700)
+
+
+def write_redirect_page(control_dir: str, name: str, url: str) -> str:
+    """Write a page that sends the browser to url, readable by this user only (0600); return its path."""
+    private_directory(control_dir)
+    path = page_path(control_dir, name)
+    escaped = html.escape(url, quote=True)
+    content = (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">\n'
+        f'<meta http-equiv="refresh" content="0; url={escaped}">\n<title>JupyterLab</title></head>\n'
+        f'<body><p><a href="{escaped}">Open JupyterLab</a></p></body></html>\n'
+    )
+    temporary = f"{path}.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(content)
+    os.replace(temporary, path)
+    return path
+
+
+def browser_argv(page: str) -> List[str]:
+    """The command that opens a page in this machine's browser: it names the page's file, never the URL."""
+    return [sys.executable, "-m", "webbrowser", "-t", "file://" + page]
+
+
+def open_in_browser(control_dir: str, name: str, url: str, wait: int = 30) -> Optional[str]:
+    """Open url in the browser through a private redirect page; return the page, or None when no browser opened."""
+    page = write_redirect_page(control_dir, name, url)
+    try:
+        # A graphical browser is started in the background; webbrowser fails when it finds no browser at all.
+        opened = subprocess.run(
+            browser_argv(page),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, check=False, timeout=wait,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        # A browser that kept the foreground had the page for that long.
+        return page
+    return page if opened.returncode == 0 else None
 
 
 def forward_of(params: Dict) -> str:
@@ -413,6 +502,7 @@ def main():
             token=dict(type="str", no_log=True),
             url_command=dict(type="str"),
             timeout=dict(type="int", default=30),
+            open_browser=dict(type="bool", default=False),
         ),
         required_if=[("state", "open", ("host", "user", "key_file"))],
         supports_check_mode=True,
@@ -420,6 +510,9 @@ def main():
     params = module.params
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", params["name"]):
         module.fail_json(msg=f"Tunnel name {params['name']!r} may hold only letters, digits, '.', '_' and '-'")
+    error = destination_error(params["user"], params["host"])
+    if error:
+        module.fail_json(msg=error)
     for port in ("local_port", "remote_port"):
         if not 1 <= params[port] <= 65535:
             module.fail_json(msg=f"{port} {params[port]} is not a TCP port (1-65535)")
@@ -482,6 +575,15 @@ def main():
         query = f"?token={params['token']}" if params["token"] else ""
         result["url"] = f"http://localhost:{params['local_port']}{params['path']}{query}"
         result["remote_port"] = params["remote_port"]
+        if params["open_browser"] and not module.check_mode:
+            try:
+                page = open_in_browser(params["control_dir"], params["name"], result["url"])
+            except OSError as exc:
+                module.fail_json(msg=f"Could not open the browser for tunnel {params['name']}: {exc}")
+            if page:
+                result["browser_page"] = page
+            else:
+                module.warn("No web browser could be opened on this machine: open the URL the run prints yourself")
     module.exit_json(**result)
 
 

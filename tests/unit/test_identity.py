@@ -17,6 +17,7 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import (
     owner_error,
     resource_name,
     tag_dict,
+    user_name_error,
     validate_identity,
     wanted_tags,
 )
@@ -137,24 +138,47 @@ class TestLoginUserOf:
 
     @pytest.mark.parametrize(
         "hostile",
-        ["-oProxyCommand=touch /tmp/x", "root@evil.example", "admin\n", "a b", "Admin", "", "a" * 33, "$(id)", 7],
+        [
+            "ubuntu -oProxyCommand=touch /tmp/x",
+            "-oProxyCommand=touch /tmp/x",
+            "root@evil.example",
+            "admin\n",
+            "admin\nProxyCommand touch /tmp/x",
+            "a b",
+            "Admin",
+            "",
+            "a" * 33,
+            "$(id)",
+            "a;b",
+            7,
+        ],
     )
-    def test_unsafe_login_user_falls_back_to_family(self, hostile):
-        assert login_user_of({"LoginUser": hostile, "ImageFamily": "debian"}) == "admin"
-
-    @pytest.mark.parametrize("hostile", ["-oProxyCommand=touch /tmp/x", "admin\n", "a;b"])
-    def test_unsafe_login_user_without_family_is_refused(self, hostile):
+    @pytest.mark.parametrize("family", [{}, {"ImageFamily": "debian"}])
+    def test_unsafe_login_user_is_refused_even_with_a_family(self, hostile, family):
         with pytest.raises(ValueError) as raised:
-            login_user_of({"LoginUser": hostile})
+            login_user_of({"LoginUser": hostile, **family})
         message = str(raised.value)
-        assert f"its LoginUser tag {hostile!r} is not a user name" in message
-        assert "its ImageFamily tag is missing" in message
+        assert message.startswith(f"Refusing the instance's LoginUser tag {hostile!r}: it is not a user name")
+        assert "Set the tag to the VM's login user" in message
 
     def test_no_tags_are_refused(self):
         with pytest.raises(ValueError, match="LoginUser tag is missing, and its ImageFamily tag 'gentoo' is not"):
             login_user_of({"ImageFamily": "gentoo"})
         with pytest.raises(ValueError, match="Cannot tell the instance's login user"):
             login_user_of(None)
+
+
+class TestUserNameError:
+    @pytest.mark.parametrize("name", ["admin", "ubuntu", "ec2-user", "_svc", "jupyter-ada", "a" * 32])
+    def test_user_names(self, name):
+        assert user_name_error(name) is None
+
+    @pytest.mark.parametrize(
+        "name", ["", "Admin", "1ada", "-oProxyCommand=x", "ada\n", "a b", "a" * 33, "$(id)", None, 7]
+    )
+    def test_not_user_names(self, name):
+        message = user_name_error(name, "sshd_login_user")
+        assert message.startswith(f"Invalid sshd_login_user {name!r}: use 1 to 32 lower-case letters")
 
 
 class TestValidateIdentity:

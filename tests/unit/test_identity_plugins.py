@@ -12,7 +12,14 @@ FILTERS = FilterModule().filters()
 
 class TestFilterNames:
     def test_the_filters(self):
-        assert sorted(FILTERS) == ["identity", "image_family", "image_name", "login_user", "owner_problems"]
+        assert sorted(FILTERS) == [
+            "identity",
+            "image_family",
+            "image_name",
+            "login_user",
+            "owner_problems",
+            "user_name_problems",
+        ]
 
     def test_the_test(self):
         assert sorted(IdentityTests().tests()) == ["managed"]
@@ -74,14 +81,39 @@ class TestLoginUserFilter:
     def test_image_family_tag(self):
         assert FILTERS["login_user"]({"ImageFamily": "amazon"}) == "ec2-user"
 
-    @pytest.mark.parametrize("tags", [{"LoginUser": "-oProxyCommand=sh"}, {}, {"ImageFamily": "gentoo"}])
-    def test_no_safe_user_fails_the_task(self, tags):
+    @pytest.mark.parametrize("tags", [{}, {"ImageFamily": "gentoo"}])
+    def test_no_user_fails_the_task(self, tags):
         with pytest.raises(AnsibleFilterError, match="Cannot tell the instance's login user"):
             FILTERS["login_user"](tags)
 
     def test_tags_must_be_a_dictionary(self):
         with pytest.raises(AnsibleFilterError, match="takes the tags of an instance"):
             FILTERS["login_user"]("admin")
+
+    @pytest.mark.parametrize("hostile", ["ubuntu -oProxyCommand=touch /tmp/x", "admin\nProxyCommand touch /tmp/x"])
+    def test_an_unsafe_login_user_tag_fails_the_task_whatever_the_family(self, hostile):
+        with pytest.raises(AnsibleFilterError, match="Refusing the instance's LoginUser tag"):
+            FILTERS["login_user"]({"LoginUser": hostile, "ImageFamily": "ubuntu"})
+
+
+class TestUserNameProblemsFilter:
+    def test_good_names(self):
+        assert FILTERS["user_name_problems"](["admin", "grace", "_svc-1"]) == []
+        assert FILTERS["user_name_problems"]("ubuntu") == []
+
+    def test_one_message_per_bad_name(self):
+        problems = FILTERS["user_name_problems"](
+            ["admin", "Ada", "x -oProxyCommand=y", "bob\n"], "sshd_extra_allow_users"
+        )
+        assert problems == [
+            f"Invalid sshd_extra_allow_users {bad!r}: use {identity.LOGIN_USER_RULE}"
+            for bad in ("Ada", "x -oProxyCommand=y", "bob\n")
+        ]
+
+    def test_a_single_bad_name(self):
+        assert FILTERS["user_name_problems"]("root; id", "sshd_login_user") == [
+            f"Invalid sshd_login_user 'root; id': use {identity.LOGIN_USER_RULE}"
+        ]
 
 
 class TestImageNameFilter:
