@@ -55,6 +55,13 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks imp
 from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import several_instances
 from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import unknown_region
 from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import unknown_type
+from ansible_collections.labcloud.jupyter.plugins.module_utils.quotas import ACTIVE_STATES
+from ansible_collections.labcloud.jupyter.plugins.module_utils.quotas import ELASTIC_IP_QUOTA
+from ansible_collections.labcloud.jupyter.plugins.module_utils.quotas import VCPU_GROUPS
+from ansible_collections.labcloud.jupyter.plugins.module_utils.quotas import address_problems
+from ansible_collections.labcloud.jupyter.plugins.module_utils.quotas import launch_needs
+from ansible_collections.labcloud.jupyter.plugins.module_utils.quotas import vcpu_group
+from ansible_collections.labcloud.jupyter.plugins.module_utils.quotas import vcpu_problems
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import normalize_cidr
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import plan_ingress
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import wanted_source
@@ -387,6 +394,86 @@ def images_made_from(client, results: List[Dict[str, Any]]) -> None:
             )
 
 
+def service_quota(module: Any, code: str, name: str) -> Optional[float]:
+    """Return the value of an EC2 quota in force, or None (with a warning) when it cannot be read."""
+    client = module.client("service-quotas")
+    try:
+        try:
+            answer = call(
+                client.get_service_quota, f"Could not read the quota {name}", ServiceCode="ec2", QuotaCode=code
+            )
+        except LabcloudAWSError as e:
+            # An account that never changed a quota may only have its default.
+            if e.code != "NoSuchResourceException":
+                raise
+            answer = call(
+                client.get_aws_default_service_quota,
+                f"Could not read the quota {name}",
+                ServiceCode="ec2",
+                QuotaCode=code,
+            )
+    except LabcloudAWSError as e:
+        module.warn(f"{aws_message(e)}: the launch goes on without checking {name} ({code}) first.")
+        return None
+    return float(answer["Quota"]["Value"])
+
+
+def quota_problems(
+    module: Any,
+    client,
+    entries: List[Dict[str, Any]],
+    results: List[Dict[str, Any]],
+    types: Dict[str, Any],
+    region: str,
+) -> List[str]:
+    """Return what the account's quotas lack for the launch: Elastic IPs, and vCPUs per family group."""
+    vcpus = {name: described.get("vcpus") for name, described in types.items()}
+    held_types = [r["instance"]["instance_type"] for r in results if r.get("instance")]
+    missing = sorted({name for name in held_types if name not in vcpus})
+    if missing:
+        vcpus.update({name: d.get("vcpus") for name, d in find_types(client, region, missing, []).items()})
+    addresses, starts = launch_needs(entries, results, vcpus)
+    problems: List[str] = []
+    if addresses:
+        answer = call(
+            client.describe_account_attributes,
+            f"Could not read the {ELASTIC_IP_QUOTA[1]} quota",
+            AttributeNames=["vpc-max-elastic-ips"],
+        )
+        values = [
+            v["AttributeValue"] for a in answer.get("AccountAttributes", []) for v in a.get("AttributeValues", [])
+        ]
+        limit = int(values[0]) if values and str(values[0]).isdigit() else None
+        held = describe_all(
+            client,
+            "describe_addresses",
+            "Addresses",
+            "Could not count the account's Elastic IPs",
+            Filters=[{"Name": "domain", "Values": ["vpc"]}],
+        )
+        problems += address_problems(region, limit, len(held), addresses)
+    if starts:
+        names = {group[0]: group[1] for group in VCPU_GROUPS}
+        limits = {code: service_quota(module, code, names[code]) for code in starts}
+        reservations = describe_all(
+            client,
+            "describe_instances",
+            "Reservations",
+            "Could not count the account's running vCPUs",
+            Filters=[{"Name": "instance-state-name", "Values": list(ACTIVE_STATES)}],
+        )
+        active = [i["InstanceType"] for r in reservations for i in r.get("Instances", [])]
+        unknown = sorted({name for name in active if name not in vcpus})
+        if unknown:
+            vcpus.update({name: d.get("vcpus") for name, d in find_types(client, region, unknown, []).items()})
+        running: Dict[str, int] = {}
+        for name in active:
+            code = vcpu_group(name)[0]
+            running[code] = running.get(code, 0) + int(vcpus.get(name) or 0)
+        problems += vcpu_problems(region, limits, running, starts)
+    return problems
+
+
 # The settings of an owner entry that the look-ups read, with what an absent one means.
 ENTRY_DEFAULTS = {
     "name": None,
@@ -397,6 +484,7 @@ ENTRY_DEFAULTS = {
     "image": None,
     "image_family": "",
     "root_size": None,
+    "elastic_ip": True,
 }
 
 
@@ -451,6 +539,8 @@ def survey(
             for request in sorted({e["image"] for e in launching if e["image"]}):
                 images[request] = find_image(client, request)
         results = [describe_owner(module, entry, found, region, images, types, launch) for entry in entries]
+        if launch and not [p for r in results for p in r["problems"]] and not problems:
+            problems += quota_problems(module, client, entries, results, types, region)
         if images_of_instances:
             images_made_from(client, results)
     except LabcloudAWSError as e:

@@ -103,12 +103,21 @@ options:
       root_size:
         description: With O(launch=true), the size in GiB of the root volume to launch with (checked).
         type: int
+      elastic_ip:
+        description:
+          - With O(launch=true), whether the owner gets an Elastic IP. An owner without one counts against
+            the account's Elastic IP quota, which is checked with the vCPU quotas before anything is made.
+        type: bool
+        default: true
   launch:
     description:
       - First check, for all owners and before anything is changed, everything
         M(labcloud.jupyter.owner_info) checks with its O(labcloud.jupyter.owner_info#module:launch)
-        option (credentials, region, instance types, images, subnet, other owners' groups and keys);
-        any problem fails the run with all of them and changes nothing.
+        option (credentials, region, instance types, images, subnet, other owners' groups and keys), and
+        whether the account's quotas leave room for the launch (the Elastic IPs of the region, the limit
+        DescribeAccountAttributes reports less the addresses held, and the running On-Demand vCPUs of each
+        instance family group from Service Quotas, where a quota that cannot be read is warned about, not
+        checked). Any problem fails the run with all of them, says what to request or change, and changes nothing.
       - The result then also carries what that look found (RV(subnet), RV(instance_types), and for each
         owner its C(instance), C(address), C(image) and C(address_in_order)), so that one run prepares a
         launch.
@@ -627,6 +636,7 @@ def main() -> None:
                 image=dict(type="str"),
                 image_family=dict(type="str", default=""),
                 root_size=dict(type="int"),
+                elastic_ip=dict(type="bool", default=True),
                 ssh_cidr=dict(type="str"),
                 description=dict(type="str"),
                 tags=dict(type="dict", default={}),

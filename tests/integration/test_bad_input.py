@@ -132,3 +132,23 @@ def test_foreign_key_pair_is_never_overwritten(playbooks: Playbooks) -> None:
     assert [k["KeyFingerprint"] for k in keys] == [created["KeyFingerprint"]]
     found = owned(ec2, owner)
     assert not found["instances"] and not found["security_groups"] and not found["addresses"], found
+
+
+def test_a_class_beyond_the_elastic_ip_quota_launches_nothing(playbooks: Playbooks, tmp_path) -> None:
+    """A roster needing more addresses than the account allows fails before any key pair, group, VM or
+    address exists (a default account allows 5; the local cloud enforces the quota it reports)."""
+    ec2 = playbooks.cloud.client()
+    (attribute,) = ec2.describe_account_attributes(AttributeNames=["vpc-max-elastic-ips"])["AccountAttributes"]
+    limit = int(attribute["AttributeValues"][0]["AttributeValue"])
+    held = len(ec2.describe_addresses()["Addresses"])
+    owners = [playbooks.owner("eip") for _ in range(limit - held + 1)]
+    roster = tmp_path / "roster.yml"
+    roster.write_text("---\nroster:\n" + "".join(f"  - {owner}\n" for owner in owners))
+    run = playbooks.run("launch.yml", "-e", f"@{roster}")
+    assert run.returncode != 0, run.tail()
+    text = " ".join(run.output.split())
+    assert f"Elastic IP quota: this launch needs {len(owners)} new address(es)" in text, run.tail()
+    assert "L-0263D0A3" in text and "ec2_instance_elastic_ip=false" in text
+    for owner in owners:
+        assert nothing_owned(ec2, owner), owned(ec2, owner)
+    assert not list(playbooks.key_dir.glob("*.pem"))

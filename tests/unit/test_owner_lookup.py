@@ -35,7 +35,7 @@ KEY = {"KeyName": "jupyter-ada", "PublicKey": "ssh-ed25519 AAAA jupyter-ada"}
 class TestNormalized:
     def test_defaults_and_the_owners_name(self):
         unset = dict.fromkeys(["key_file", "ssh_cidr", "instance_type", "image", "root_size"])
-        expected = {"owner": "ada", "name": "jupyter-ada", "tags": {}, "image_family": "", **unset}
+        expected = {"owner": "ada", "name": "jupyter-ada", "tags": {}, "image_family": "", "elastic_ip": True, **unset}
         assert lookup.normalized([{"owner": "ada"}]) == [expected]
 
     def test_given_settings_are_kept_and_none_means_the_default(self):
