@@ -119,7 +119,10 @@ bench: $(STAMP) ## Benchmarks (ratios measured side by side in one run); the hos
 	$(BENCH_CLOUD) python -m localcloud up >/dev/null
 	python bench/launch.py && python bench/modules.py && python bench/configure.py && python bench/image.py; status=$$?; python -m localcloud down; exit $$status
 
-test: setup lint syntax sanity build unit modules cloud-test ## Every gate and test (what CI runs)
+# The module tests (their own API-only cloud on free ports) run beside the tests of the local cloud's
+# machines, which mostly wait for machines and the network; each suite's output is printed when it ends.
+test: setup lint syntax sanity build unit ## Every gate and test (what CI runs)
+	$(MAKE) --no-print-directory -j2 --output-sync=target modules cloud-test
 
 clean: ## Remove build output and caches (not the virtualenv)
 	rm -rf build artifacts .pytest_cache .ruff_cache
