@@ -131,6 +131,13 @@ def remote_forward(address: str, key: Path, local_port: int) -> subprocess.Compl
     )  # fmt: skip
 
 
+def reload_sshd(address: str, key: Path) -> None:
+    """Reload sshd and wait until it answers again (it re-executes itself, and its port closes meanwhile)."""
+    ssh(address, key, "sudo -n systemctl reload ssh")
+    time.sleep(1)
+    wait_ssh(address, key)
+
+
 def logs_in(address: str, key: Path, user: str) -> bool:
     return ssh(address, key, "true", user=user, check=False, timeout=60).returncode == 0
 
@@ -201,7 +208,7 @@ def test_a_match_block_for_the_login_user_fails_the_role(machine) -> None:
         f"printf 'Match User admin\\n  AllowTcpForwarding yes\\n  PermitOpen any\\n' | sudo -n tee {planted}",
     )
     try:
-        ssh(address, key, "sudo -n systemctl reload ssh")
+        reload_sshd(address, key)
         # What a check for user nobody (the role's former one) sees: nothing wrong.
         assert "allowtcpforwarding local" in effective(address, key, user="nobody")
         assert "allowtcpforwarding yes" in effective(address, key)
@@ -215,7 +222,8 @@ def test_a_match_block_for_the_login_user_fails_the_role(machine) -> None:
             result.stdout.split()
         )
     finally:
-        ssh(address, key, f"sudo -n rm -f {planted} && sudo -n systemctl reload ssh")
+        ssh(address, key, f"sudo -n rm -f {planted}")
+        reload_sshd(address, key)
     again = apply_role(address, key)
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout
 
