@@ -54,6 +54,17 @@ BAD_SETTINGS = [
     (["-e", "jupyterlab_git_dest=/srv/../etc/repo"], "jupyterlab_git_dest must be an absolute path"),
     (["-e", "jupyter_service_ip=0.0.0.0"], "jupyter_service_ip 0.0.0.0 is not a loopback address"),
     (["-e", "jupyter_service_ip=198.51.100.7"], "also set jupyter_service_allow_remote_access=true"),
+    (
+        ["-e", "jupyter_service_ip=198.51.100.7", "-e", "jupyter_service_allow_remote_access=true"],
+        "serves HTTPS only: set jupyter_service_certfile and jupyter_service_keyfile",
+    ),
+    (["-e", "jupyter_service_certfile=/etc/ssl/jupyter.pem"], "A certificate also needs its key"),
+    (["-e", "jupyter_service_keyfile=etc/jupyter.key"], "jupyter_service_keyfile must be an absolute path"),
+    (["-e", "jupyter_service_memory_max=200%"], "jupyter_service_memory_max must be a share of the RAM"),
+    (["-e", "jupyter_service_memory_max=lots"], "jupyter_service_memory_max must be a share of the RAM"),
+    (["-e", "jupyter_service_tasks_max=4"], "jupyter_service_tasks_max at least 32"),
+    (["-e", "jupyter_service_news=maybe"], "jupyter_service_news"),
+    (["-e", '{"jupyterlab_version_floors": ["jupyterlab"]}'], "jupyterlab_version_floors"),
     (["-e", "jupyter_service_auth=password"], "jupyter_service_auth=password needs jupyter_service_password_hash"),
     (["-e", "jupyter_service_auth=password", "-e", "jupyter_service_password_hash=sha1:abc"], "an argon2 hash"),
     (["-e", "jupyter_service_auth=cookie"], "jupyter_service_auth"),
@@ -89,7 +100,17 @@ def test_short_token_is_refused_without_showing_it(inventory: Path) -> None:
     "arguments",
     [
         [],
-        ["-e", "jupyter_service_ip=198.51.100.7", "-e", "jupyter_service_allow_remote_access=true"],
+        [
+            "-e",
+            "jupyter_service_ip=198.51.100.7",
+            "-e",
+            "jupyter_service_allow_remote_access=true",
+            "-e",
+            "jupyter_service_certfile=/etc/ssl/jupyter.pem",
+            "-e",
+            "jupyter_service_keyfile=/etc/ssl/jupyter.key",
+        ],
+        ["-e", "jupyter_service_memory_max=6G", "-e", "jupyter_service_tasks_max=512"],
         [
             "-e",
             "jupyterlab_env_manager=uv",
@@ -99,7 +120,7 @@ def test_short_token_is_refused_without_showing_it(inventory: Path) -> None:
             "jupyterlab_notebook_dir=/srv/notebooks",
         ],
     ],
-    ids=["defaults", "remote access allowed", "uv on another port"],
+    ids=["defaults", "remote access allowed with a certificate", "memory and task limits", "uv on another port"],
 )
 def test_good_settings_pass_the_checks(inventory: Path, arguments: list[str]) -> None:
     result = configure(inventory, *arguments)

@@ -26,6 +26,7 @@ import boto3
 import pytest
 import testinfra.utils.ansible_runner
 import yaml
+from packaging.version import Version
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"]).get_hosts("all")
 
@@ -219,6 +220,56 @@ def test_terminal_opens_a_login_shell_as_the_jupyter_user(host):
             f'curl -s -X DELETE -H "Authorization: token $(cat {TOKEN_FILE})" '
             f"http://127.0.0.1:{PORT}/api/terminals/{name}"
         )
+
+
+def api(host, path: str) -> dict:
+    """A GET of the server's API on the machine, with its token (read there, never on a command line)."""
+    with host.sudo():
+        reply = host.check_output(
+            f'curl -s --fail -H "Authorization: token $(cat {TOKEN_FILE})" http://127.0.0.1:{PORT}{path}'
+        )
+    return json.loads(reply)
+
+
+def test_server_settings_refuse_anonymous_requests_and_fetch_no_news(host):
+    """The running server loads the role's settings file, and its answers show what the file asks for."""
+    command = host.check_output(f"ps -o args= -p {main_pid(host)}")
+    assert "--config=/etc/jupyterlab/jupyter_server_config.py" in command
+    loader = (
+        "import json; from traitlets.config.loader import PyFileConfigLoader;"
+        " c = PyFileConfigLoader('jupyter_server_config.py', path='/etc/jupyterlab').load_config();"
+        " print(json.dumps({'anonymous': c.ServerApp.allow_unauthenticated_access, 'news': c.LabApp.news_url}))"
+    )
+    with host.sudo():
+        settings = json.loads(host.check_output(f'sudo -u {USER} {ENV}/bin/python -c "{loader}"'))
+    assert settings == {"anonymous": False, "news": None}
+    # The news and update checks answer nothing, and the front end is told not to ask about news.
+    assert api(host, "/lab/api/news")["news"] == []
+    assert api(host, "/lab/api/update")["notification"] is None
+    # Defaults of the settings, as the server serves their schema (JupyterLab's own are "none": ask).
+    notification = api(host, "/lab/api/settings/@jupyterlab/apputils-extension:notification")
+    defaults = {name: spec.get("default") for name, spec in notification["schema"]["properties"].items()}
+    assert (defaults["fetchNews"], defaults["checkForUpdates"]) == ("false", False)
+
+
+def test_service_has_memory_and_task_limits(host):
+    shown = host.check_output(f"systemctl show --property=MemoryMax,TasksMax {SERVICE}")
+    properties = dict(line.split("=", 1) for line in shown.split())
+    memory = int(host.check_output("awk '/^MemTotal:/ {print $2}' /proc/meminfo")) * 1024
+    print(f"\n{host.backend.host}: {properties} of {memory} bytes of RAM")
+    assert properties["TasksMax"] == "4096"
+    assert properties["MemoryMax"].isdigit() and int(properties["MemoryMax"]) < memory
+
+
+def test_environment_holds_jupyter_at_or_above_the_floors(host):
+    defaults = yaml.safe_load((HERE.parents[2] / "roles/jupyterlab/defaults/main.yml").read_text())
+    floors = defaults["jupyterlab_version_floors"]
+    probe = "import json, sys;"
+    probe += " from importlib import metadata as m; print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
+    found = json.loads(host.check_output(f"{ENV}/bin/python -c '{probe}' {' '.join(floors)}"))
+    print(f"\n{host.backend.host}: {found}")
+    for name, floor in floors.items():
+        assert Version(found[name]) >= Version(floor), f"{name} {found[name]} is older than {floor}"
 
 
 def test_systemd_exposure_is_at_most_5(host):
