@@ -62,9 +62,10 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.quotas import add
 from ansible_collections.labcloud.jupyter.plugins.module_utils.quotas import launch_needs
 from ansible_collections.labcloud.jupyter.plugins.module_utils.quotas import vcpu_group
 from ansible_collections.labcloud.jupyter.plugins.module_utils.quotas import vcpu_problems
-from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import normalize_cidr
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import cidr_list
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import cidrs_problem
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import plan_ingress
-from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import wanted_source
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import wanted_sources
 
 # What AWS answers keys that are not valid (or no longer).
 CREDENTIAL_ERRORS = (
@@ -93,11 +94,9 @@ def input_errors(owners: List[Dict[str, Any]]) -> List[str]:
             errors.append(problem)
             continue
         errors += [f"{entry['name']}: {error}" for error in validate_identity(entry["owner"], entry["name"], {})]
-        if entry["ssh_cidr"]:
-            try:
-                normalize_cidr(entry["ssh_cidr"])
-            except ValueError:
-                errors.append(f"{entry['name']}: ssh_cidr {entry['ssh_cidr']!r} is not an IP address or CIDR")
+        problem = cidrs_problem(entry["ssh_cidr"])
+        if problem:
+            errors.append(f"{entry['name']}: {problem}")
     names = [entry["name"] for entry in owners]
     errors += [f"{name} is given more than once in owners" for name in sorted(set(names)) if names.count(name) > 1]
     return errors
@@ -228,11 +227,11 @@ def access_in_order(
     problems: List[str],
 ) -> bool:
     """Whether owner_access would change nothing for the owner."""
-    if key is None or group is None or problems or not entry["ssh_cidr"]:
+    if key is None or group is None or problems or not cidr_list(entry["ssh_cidr"]):
         return False
     if entry["key_file"] and not os.path.exists(entry["key_file"]):
         return False
-    add, revoke = plan_ingress(group.get("IpPermissions") or [], wanted_source(normalize_cidr(entry["ssh_cidr"]), port))
+    add, revoke = plan_ingress(group.get("IpPermissions") or [], wanted_sources(entry["ssh_cidr"], port))
     wanted = wanted_tags(entry["owner"], entry["name"], entry["tags"])
     return not add and not revoke and not missing_tags(tag_dict(group), wanted)
 

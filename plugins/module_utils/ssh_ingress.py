@@ -6,8 +6,9 @@
 
 """Pure logic of labcloud.jupyter.owner_access: which ingress permissions a group needs.
 
-A group of an owner allows exactly one thing in: TCP to the SSH port from one source network.
-Every other ingress permission is revoked. Nothing here talks to AWS, so the rules can be
+A group of an owner allows exactly one thing in: TCP to the SSH port from the owner's source
+networks (the instructor's address and a campus range, for example, IPv4 or IPv6). Every other
+ingress permission is revoked. Nothing here talks to AWS, so the rules can be
 unit-tested on their own.
 """
 
@@ -36,9 +37,39 @@ def cidr_kind(cidr: str) -> str:
     return "IpRanges" if ipaddress.ip_network(cidr).version == 4 else "Ipv6Ranges"
 
 
-def wanted_source(cidr: str, port: int) -> Source:
-    """Return the one ingress source an owner's group must have."""
-    return ("tcp", port, port, cidr_kind(cidr), cidr)
+# The shortest prefix that is not "wide": a shorter one admits more than a campus (65,536 IPv4
+# addresses, a /48 IPv6 site) and needs allow_ssh_from_anywhere, like 0.0.0.0/0.
+NARROWEST_WIDE = {4: 16, 6: 48}
+
+
+def cidr_list(value: Any) -> List[str]:
+    """Return the CIDRs of an ssh_cidr setting: a list, or text with commas between CIDRs."""
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def cidrs_problem(value: Any) -> Optional[str]:
+    """Return why an ssh_cidr setting is not a list of addresses or CIDRs, or None."""
+    for cidr in cidr_list(value):
+        try:
+            normalize_cidr(cidr)
+        except ValueError:
+            return f"ssh_cidr {cidr!r} is not an IP address or CIDR"
+    return None
+
+
+def is_wide(cidr: str) -> bool:
+    """Whether a network is wider than a campus (IPv4 shorter than /16, IPv6 shorter than /48)."""
+    network = ipaddress.ip_network(cidr, strict=False)
+    return network.prefixlen < NARROWEST_WIDE[network.version]
+
+
+def wanted_sources(cidrs: Any, port: int) -> List[Source]:
+    """Return the ingress sources an owner's group must have, one per network, without repeats."""
+    networks = list(dict.fromkeys(normalize_cidr(cidr) for cidr in cidr_list(cidrs)))
+    return [("tcp", port, port, cidr_kind(cidr), cidr) for cidr in networks]
 
 
 def sources_of(permissions: List[Dict[str, Any]]) -> List[Source]:
@@ -77,11 +108,11 @@ def permission_of(source: Source, description: Optional[str] = None) -> Dict[str
     return permission
 
 
-def plan_ingress(permissions: List[Dict[str, Any]], wanted: Source) -> Tuple[List[Source], List[Source]]:
-    """Return (sources to authorize, sources to revoke) that leave only the wanted source."""
+def plan_ingress(permissions: List[Dict[str, Any]], wanted: List[Source]) -> Tuple[List[Source], List[Source]]:
+    """Return (sources to authorize, sources to revoke) that leave exactly the wanted sources."""
     existing = sources_of(permissions)
-    revoke = [source for source in existing if not source_matches(source, wanted)]
-    add = [] if any(source_matches(source, wanted) for source in existing) else [wanted]
+    revoke = [source for source in existing if not any(source_matches(source, one) for one in wanted)]
+    add = [one for one in wanted if not any(source_matches(source, one) for source in existing)]
     return add, revoke
 
 

@@ -72,9 +72,11 @@ options:
         type: path
       ssh_cidr:
         description:
-          - The only source network allowed to reach O(port), IPv4 or IPv6 (a bare address means /32 or /128).
+          - The only source networks allowed to reach O(port), IPv4 or IPv6 (a bare address means /32 or
+            /128), for example the instructor's address and a campus range. Every other source is revoked.
           - Required when O(state=present).
-        type: str
+        type: list
+        elements: str
       description:
         description: Description of the group when it is created (EC2 cannot change it later).
         type: str
@@ -321,12 +323,13 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import w
 from ansible_collections.labcloud.jupyter.plugins.module_utils.owner_lookup import look_up
 from ansible_collections.labcloud.jupyter.plugins.module_utils.owner_lookup import public_half
 from ansible_collections.labcloud.jupyter.plugins.module_utils.owner_lookup import survey
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import cidr_list
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import cidrs_problem
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import describe_source
-from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import normalize_cidr
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import permission_of
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import plan_ingress
 from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import sources_of
-from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import wanted_source
+from ansible_collections.labcloud.jupyter.plugins.module_utils.ssh_ingress import wanted_sources
 
 # A new group may not be visible to the next call yet (EC2 is eventually consistent): calls on a
 # group retry this error too.
@@ -344,13 +347,12 @@ def validate(owners: List[Dict[str, Any]]) -> List[str]:
         errors += [
             f"{entry['name']}: {error}" for error in validate_identity(entry["owner"], entry["name"], entry["tags"])
         ]
-        if not entry["ssh_cidr"]:
+        if not cidr_list(entry["ssh_cidr"]):
             errors.append(f"{entry['name']}: ssh_cidr is required when state is present")
             continue
-        try:
-            normalize_cidr(entry["ssh_cidr"])
-        except ValueError:
-            errors.append(f"{entry['name']}: ssh_cidr {entry['ssh_cidr']!r} is not an IP address or CIDR")
+        problem = cidrs_problem(entry["ssh_cidr"])
+        if problem:
+            errors.append(f"{entry['name']}: {problem}")
     return errors
 
 
@@ -499,7 +501,7 @@ def ensure_group(
 ) -> Dict[str, Any]:
     """Create the owner's group when absent, leave it only the SSH source, and add missing tags."""
     name = entry["name"]
-    wanted = wanted_source(normalize_cidr(entry["ssh_cidr"]), module.params["port"])
+    wanted = wanted_sources(entry["ssh_cidr"], module.params["port"])
     current = group or {"GroupId": None, "IpPermissions": [], "Tags": []}
     add, revoke = plan_ingress(current.get("IpPermissions") or [], wanted)
     before_tags = tag_dict(current)
@@ -519,7 +521,7 @@ def ensure_group(
             "ingress": [describe_source(source) for source in sources_of(current.get("IpPermissions") or [])],
             "tags": before_tags,
         },
-        "_after_ingress": [describe_source(wanted)],
+        "_after_ingress": [describe_source(source) for source in wanted],
     }
 
 
@@ -637,7 +639,7 @@ def main() -> None:
                 image_family=dict(type="str", default=""),
                 root_size=dict(type="int"),
                 elastic_ip=dict(type="bool", default=True),
-                ssh_cidr=dict(type="str"),
+                ssh_cidr=dict(type="list", elements="str"),
                 description=dict(type="str"),
                 tags=dict(type="dict", default={}),
                 creation_tags=dict(type="dict", default={}),

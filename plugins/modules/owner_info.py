@@ -56,8 +56,9 @@ options:
             key's public half; when the key pair exists and the file does not, that is a problem.
         type: path
       ssh_cidr:
-        description: The one source the owner's group should admit to O(port), for RV(owners[].access_in_order).
-        type: str
+        description: The source networks the owner's group should admit to O(port), for RV(owners[].access_in_order).
+        type: list
+        elements: str
       tags:
         description: Tags the owner's group and address should carry besides C(Name) and C(Owner).
         type: dict
@@ -249,7 +250,7 @@ def main() -> None:
                 owner=dict(type="str", required=True),
                 name=dict(type="str"),
                 key_file=dict(type="path"),
-                ssh_cidr=dict(type="str"),
+                ssh_cidr=dict(type="list", elements="str"),
                 tags=dict(type="dict", default={}),
                 instance_type=dict(type="str"),
                 image=dict(type="str"),

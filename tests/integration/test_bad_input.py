@@ -27,6 +27,16 @@ CASES = {
     "ssh_cidr without a prefix length": (("-e", "ssh_cidr=203.0.113.7"), None, "ssh_cidr '203.0.113.7' is not a CIDR"),
     "open IPv4 CIDR without the override": (("-e", "ssh_cidr=0.0.0.0/0"), None, "opens SSH to the whole Internet"),
     "open IPv6 CIDR without the override": (("-e", "ssh_cidr=::/0"), None, "opens SSH to the whole Internet"),
+    "range wider than a campus without the override": (
+        ("-e", "ssh_cidr=169.254.1.1/32,10.0.0.0/8"),
+        None,
+        "ssh_cidr 10.0.0.0/8 admits more than a campus",
+    ),
+    "one of several sources not a CIDR": (
+        ("-e", '{"ssh_cidr": ["169.254.1.1/32", "campus"]}'),
+        None,
+        "ssh_cidr 'campus' is not a CIDR",
+    ),
     "root volume smaller than the image": (
         ("-e", "ec2_instance_root_size=4"),
         None,

@@ -16,8 +16,12 @@ def test_roster_of_four_owners(playbooks: Playbooks, tmp_path) -> None:
     ec2 = playbooks.cloud.client()
     owners = [playbooks.owner(f"class{n}") for n in range(4)]
     roster = tmp_path / "roster.yml"
+    # The last student's group also admits a campus range and a home IPv6 network of its own.
+    own_sources = ["169.254.1.1/32", "198.51.100.0/24", "2001:db8:7::/48"]
     roster.write_text(
-        "---\nroster:\n" + "".join(f"  - {owner}\n" for owner in owners[:3]) + f"  - owner: {owners[3]}\n"
+        "---\nroster:\n"
+        + "".join(f"  - {owner}\n" for owner in owners[:3])
+        + f"  - owner: {owners[3]}\n    ssh_cidr: {own_sources}\n"
     )
 
     launched = playbooks.ok("launch.yml", "-e", f"@{roster}")
@@ -41,6 +45,12 @@ def test_roster_of_four_owners(playbooks: Playbooks, tmp_path) -> None:
     for owner, instance in instances.items():
         assert instance["KeyName"] == f"jupyter-{owner}"
         assert [g["GroupId"] for g in instance["SecurityGroups"]] == found[owner]["security_groups"]
+        (group,) = ec2.describe_security_groups(GroupIds=found[owner]["security_groups"])["SecurityGroups"]
+        admitted = sorted(
+            [r["CidrIp"] for p in group["IpPermissions"] for r in p.get("IpRanges", [])]
+            + [r["CidrIpv6"] for p in group["IpPermissions"] for r in p.get("Ipv6Ranges", [])]
+        )
+        assert admitted == (sorted(own_sources) if owner == owners[3] else ["169.254.1.1/32"]), (owner, group)
 
     # The connection table lists everyone, and each key logs in to its owner's VM only.
     with (playbooks.key_dir.parent / "launches" / "roster.csv").open() as handle:

@@ -264,6 +264,29 @@ def test_new_ssh_cidr_replaces_the_old_one_and_ipv6_works(run_module, aws, vpc_i
     assert (permission["IpProtocol"], permission["FromPort"], permission["ToPort"]) == ("tcp", 22, 22)
 
 
+def test_several_sources_ipv4_and_ipv6_are_kept_exactly(run_module, aws, vpc_id, public_key):
+    entry = {"name": "jupyter-ada", "owner": "ada", "public_key": public_key("ada")}
+    campus = {**entry, "ssh_cidr": ["203.0.113.7/32", "198.51.100.0/24", "2001:db8:7::/48"]}
+    created = run_module("owner_access", {"vpc_id": vpc_id, "owners": [campus]})
+    assert created["changed"] is True
+    assert sorted(created["owners"][0]["authorized"]) == [
+        "tcp/22 from 198.51.100.0/24",
+        "tcp/22 from 2001:db8:7::/48",
+        "tcp/22 from 203.0.113.7/32",
+    ]
+    assert run_module("owner_access", {"vpc_id": vpc_id, "owners": [campus]})["changed"] is False
+
+    # The campus range goes; the instructor's address and the IPv6 network stay, given as text with commas.
+    fewer = run_module(
+        "owner_access", {"vpc_id": vpc_id, "owners": [{**entry, "ssh_cidr": "203.0.113.7,2001:db8:7::/48"}]}
+    )
+    (ada,) = fewer["owners"]
+    assert (ada["authorized"], ada["revoked"]) == ([], ["tcp/22 from 198.51.100.0/24"])
+    (permission,) = groups(aws, vpc_id, ["jupyter-ada"])["jupyter-ada"]["IpPermissions"]
+    assert [r["CidrIp"] for r in permission["IpRanges"]] == ["203.0.113.7/32"]
+    assert [r["CidrIpv6"] for r in permission["Ipv6Ranges"]] == ["2001:db8:7::/48"]
+
+
 def test_group_of_another_owner_is_refused_before_anything_is_changed(run_module, aws, vpc_id, public_key):
     foreign_id = make_group(aws, vpc_id, "jupyter-grace", {"Owner": "hopper"}, [ssh_from("0.0.0.0/0")])
     untagged_id = make_group(aws, vpc_id, "jupyter-linus", {}, [ssh_from("10.0.0.0/8", 80)])
