@@ -19,7 +19,7 @@ BENCH_CLOUD := LOCALCLOUD_QUOTAS=$${LOCALCLOUD_QUOTAS:-elastic-ips=48,standard=2
 
 # Debian packages the local cloud and the tests use.
 DEBS := systemd-container debootstrap iptables iproute2 e2fsprogs btrfs-progs util-linux openssh-client \
-        git curl ca-certificates python3-venv chromium chromium-driver
+        git curl rsync ca-certificates python3-venv chromium chromium-driver
 
 .PHONY: help setup debs venv demo demo-clean lint ruff yamllint ansible-lint sanity syntax \
         build unit modules localcloud-test integration roles molecule e2e cloud-test test bench clean \
