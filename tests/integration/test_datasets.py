@@ -275,5 +275,6 @@ def test_both_datasets_land_owned_by_the_jupyter_user_and_linked_without_keys_on
 def test_a_second_run_copies_nothing(lab: Lab) -> None:
     host = f"jupyter-{lab.owner}"
     again = lab.configure()
+    assert again.recap[host]["changed"] == 0, again.ran_on(host, "changed")
     assert copied(again, host, "ocean") == (0, 0)
     assert copied(again, host, "field") == (0, 0)
