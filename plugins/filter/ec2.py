@@ -17,7 +17,7 @@ short_description: Extra EBS volumes as block device mappings for M(amazon.aws.e
 positional: _input, kms_key_id
 description:
   - Turns a list of volumes, each with C(device_name) and C(size) and optional C(type) (default V(gp3))
-    and C(delete_on_termination) (default V(true)), into the entries of
+    and C(delete_on_termination) (default V(false): the volume and its data outlive the instance), into the entries of
     M(amazon.aws.ec2_instance)'s O(amazon.aws.ec2_instance#module:volumes) option. Every volume is
     encrypted, with O(kms_key_id) when it is given, else with the account's default EBS key.
 options:
@@ -73,8 +73,9 @@ def block_device_mappings(volumes: Any, kms_key_id: Any = "") -> List[Dict[str, 
             "volume_size": size,
             "volume_type": volume.get("type") or "gp3",
             "encrypted": True,
-            # Unset (or null) means what EC2 does for a launch's volumes: deleted with the instance.
-            "delete_on_termination": True if delete is None else bool(delete),
+            # Unset (or null) keeps the volume when the instance is terminated: a data volume goes only
+            # when asked (EC2's own default for a launch's volumes would delete it).
+            "delete_on_termination": bool(delete),
         }
         if kms_key_id:
             ebs["kms_key_id"] = str(kms_key_id)

@@ -123,13 +123,13 @@ class TestBlockDeviceMappings:
         assert FILTERS["block_device_mappings"]([{"device_name": "/dev/sdf", "size": "200"}]) == [
             {
                 "device_name": "/dev/sdf",
-                "ebs": {"volume_size": 200, "volume_type": "gp3", "encrypted": True, "delete_on_termination": True},
+                "ebs": {"volume_size": 200, "volume_type": "gp3", "encrypted": True, "delete_on_termination": False},
             }
         ]
 
     def test_given_settings_in_order_and_always_encrypted(self):
         volumes = [
-            {"device_name": "/dev/sdf", "size": 10, "type": "io2", "delete_on_termination": False, "encrypted": False},
+            {"device_name": "/dev/sdf", "size": 10, "type": "io2", "delete_on_termination": True, "encrypted": False},
             {"device_name": "/dev/sdg", "size": 20, "type": ""},
         ]
         first, second = FILTERS["block_device_mappings"](volumes)
@@ -137,16 +137,16 @@ class TestBlockDeviceMappings:
             "volume_size": 10,
             "volume_type": "io2",
             "encrypted": True,
-            "delete_on_termination": False,
+            "delete_on_termination": True,
         }
         assert second["device_name"] == "/dev/sdg"
         assert second["ebs"]["volume_type"] == "gp3"
 
-    def test_null_delete_on_termination_is_the_default(self):
+    def test_null_delete_on_termination_keeps_the_volume(self):
         (mapping,) = FILTERS["block_device_mappings"](
             [{"device_name": "/dev/sdf", "size": 1, "delete_on_termination": None}]
         )
-        assert mapping["ebs"]["delete_on_termination"] is True
+        assert mapping["ebs"]["delete_on_termination"] is False
 
     def test_no_volumes(self):
         assert FILTERS["block_device_mappings"]([]) == []
