@@ -1,13 +1,16 @@
 """Datasets on the local cloud, as a researcher brings them: one from an S3 bucket (synced on the VM
 with its instance profile's credentials, no keys on the VM) and one from a second machine, the
 tutorial's data source computer, over SSH (rsync through this machine, whose key never reaches the
-VM). One VM is launched with both for the module: the files land in the datasets directory, owned
-by the Jupyter user and linked from the notebooks, with no keys on the VM; a second run of
-configure.yml copies nothing.
+VM). One VM is launched with a data volume, both datasets and its tunnel for the module: the files
+land in the data volume's datasets directory, owned by the Jupyter user and linked from the
+notebooks, with no keys on the VM; a notebook kernel reads the netCDF file through the tunnel and
+may write next to it; a second run of configure.yml copies nothing; after a file changes at each
+source, a second launch.yml copies that file and nothing else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -18,15 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible_collections.labcloud.jupyter.plugins.module_utils.jupyter_client import run_code
 
 from tests.integration.conftest import Playbooks, Run, nothing_owned, owned, remove_everything_of
-from tests.localcloud_harness import Cloud, ssh, unique, wait_ssh
+from tests.localcloud_harness import Cloud, free_port, ssh, unique, wait_ssh
 
 pytestmark = [pytest.mark.localcloud, pytest.mark.slow]
 
-ROOT = "/srv/datasets"
+DATA = "/data"
+ROOT = f"{DATA}/datasets"
+VOLUMES = json.dumps({"data_volumes": [{"size": 1, "mount_point": DATA}]})
 NOTEBOOKS = "/home/admin/notebooks"
 SST = [14.5, 15.25, 16.0]
+SST_CHANGED = [14.5, 15.25, 16.5]
 README = b"Sea surface temperature, three months.\n"
 STATIONS = b"id,lat,lon\n1,-33.9,18.4\n"
 CTD = "depth,temp\\n10,12.5\\n"
@@ -75,14 +82,18 @@ class Lab:
     source_address: str
     source_key: Path
     settings: Path
+    launch: list[str]
     first: Run
+    url: str
 
     def run(self, command: str, **options: Any) -> str:
         return ssh(self.address, self.key, command, **options).stdout
 
     def configure(self) -> Run:
-        """configure.yml on the VM with the datasets, as a lab admin runs it again."""
-        return self.playbooks.ok("configure.yml", "--limit", f"jupyter-{self.owner}", "-e", f"@{self.settings}")
+        """configure.yml on the VM with its data volume and the datasets, as a lab admin runs it again."""
+        return self.playbooks.ok(
+            "configure.yml", "--limit", f"jupyter-{self.owner}", "-e", VOLUMES, "-e", f"@{self.settings}"
+        )
 
 
 def instance_profile(cloud: Cloud, bucket: str) -> str:
@@ -176,13 +187,17 @@ def lab(session_cloud: Cloud, tmp_path_factory: pytest.TempPathFactory) -> Itera
             f"datasets_ssh_known_hosts_file: {known_hosts}\n"
             f"datasets_cache_dir: {tmp / 'cache'}\n"
         )
-        first = playbooks.ok(
-            "launch.yml",
+        launch = [
             "-e", f"owner={owner}",
             "-e", "configure=true",
+            "-e", VOLUMES,
             "-e", f"ec2_instance_instance_profile={profile}",
             "-e", f"@{settings}",
-        )  # fmt: skip
+        ]  # fmt: skip
+        port = free_port()
+        first = playbooks.ok("launch.yml", *launch, "-e", "tunnel=true", "-e", f"tunnel_local_port={port}")
+        url = re.search(rf"http://localhost:{port}/lab\?token=[0-9a-f]+", first.stdout)
+        assert url, first.tail()
         (instance_id,) = owned(ec2, owner)["instances"]
         vm = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
         yield Lab(
@@ -195,9 +210,12 @@ def lab(session_cloud: Cloud, tmp_path_factory: pytest.TempPathFactory) -> Itera
             source_address,
             source_key,
             settings,
+            launch,
             first,
+            url.group(0),
         )
     finally:
+        playbooks.run("tunnel.yml", "-e", f"owner={owner}", "-e", "tunnel_state=closed")
         for name in (owner, source_owner):
             try:
                 remove_everything_of(ec2, name)
@@ -278,3 +296,34 @@ def test_a_second_run_copies_nothing(lab: Lab) -> None:
     assert again.recap[host]["changed"] == 0, again.ran_on(host, "changed")
     assert copied(again, host, "ocean") == (0, 0)
     assert copied(again, host, "field") == (0, 0)
+
+
+def test_a_notebook_kernel_reads_the_netcdf_file_from_the_data_volume_through_the_tunnel(lab: Lab) -> None:
+    # The link in the notebooks leads to the data volume, and the kernel (in the service's sandbox)
+    # may write there too: results next to the data.
+    code = (
+        "import xarray as xr\n"
+        f"ds = xr.open_dataset('{NOTEBOOKS}/datasets/ocean/sst.nc')\n"
+        "print(ds.sst.attrs['units'], [float(v) for v in ds.sst.values])\n"
+        f"open('{ROOT}/ocean-mean.txt', 'w').write(str(float(ds.sst.mean())))\n"
+    )
+    answer = run_code(lab.url, code, timeout=180)
+    assert answer["stdout"].strip() == f"degC {SST}", answer
+    assert lab.run(f"cat {ROOT}/ocean-mean.txt") == str(sum(SST) / len(SST))
+    assert lab.run(f"findmnt -n -o TARGET --target {ROOT}/ocean/sst.nc").strip() == DATA
+    lab.run(f"rm {ROOT}/ocean-mean.txt")
+
+
+def test_a_changed_file_at_each_source_is_copied_again_by_a_second_launch(lab: Lab) -> None:
+    host = f"jupyter-{lab.owner}"
+    # Same size, newer object: S3 says so by its time. The source's file grows.
+    lab.cloud.client("s3").put_object(Bucket=lab.bucket, Key="ocean/sst.nc", Body=netcdf_bytes(SST_CHANGED))
+    ssh(lab.source_address, lab.source_key, f"printf '{CTD_CHANGED}' > field/day1/ctd.csv")
+    # launch.yml on the VM that exists configures it as configure.yml would: the datasets are synced.
+    again = lab.playbooks.ok("launch.yml", *lab.launch)
+    assert copied(again, host, "ocean") == (1, len(netcdf_bytes(SST_CHANGED)))
+    assert copied(again, host, "field") == (1, len(CTD_CHANGED.replace("\\n", "\n")))
+    assert again.recap[host]["changed"] > 0, again.tail()
+    on_vm = lab.run(f"sha256sum {ROOT}/ocean/sst.nc").split()[0]
+    assert on_vm == hashlib.sha256(netcdf_bytes(SST_CHANGED)).hexdigest()
+    assert lab.run(f"cat {ROOT}/field/day1/ctd.csv") == CTD_CHANGED.replace("\\n", "\n")
