@@ -11,7 +11,8 @@
   with the request's the way EC2 merges them, and a root volume smaller than the image's
   snapshot is refused.
 - An instance launched without a subnet goes into the default subnet of its zone, as on EC2
-  (moto would treat it as EC2-Classic and give it a random 10.x address).
+  (moto would treat it as EC2-Classic and give it a random 10.x address); a type its zone does not
+  offer is refused (offerings).
 - Encrypted volumes need their keys (kms.usable_by): when the account may not use a key of the
   instance's volumes (at launch also their source snapshots' keys: a shared image encrypted with
   the owner's AWS-managed key, or a customer-managed key neither its key policy nor a grant opens
@@ -29,6 +30,7 @@ import copy
 from typing import Any
 
 from localcloud.api.addresses import keep_elastic_addresses
+from localcloud.api.offerings import check_offered, default_zone, requested_zone
 from localcloud.api.patching import REQUEST, controller, ec2_error, flag, original, replace
 from localcloud.api.quotas import check_vcpus
 from localcloud.api.volumes import find_snapshot, unusable_keys
@@ -225,13 +227,15 @@ def backend_run_instances(
     if not images or images[0].id != image_id:
         raise ec2_error("InvalidAMIID.NotFound", f"The image id '[{image_id}]' does not exist")
     image = images[0]
-    check_vcpus(self, kwargs.get("instance_type") or "m1.small", count)
+    instance_type = kwargs.get("instance_type") or "m1.small"
+    check_vcpus(self, instance_type, count)
+    zone = requested_zone(self, kwargs) or default_zone(self, instance_type)
+    check_offered(self, instance_type, zone)
     requested = getattr(REQUEST, "mappings", None) or []
     kwargs.pop("block_device_mappings", None)
     mappings, foreign = merged_block_devices(image, requested, self.account_id)
     kwargs["block_device_mappings"] = mappings
     if not kwargs.get("subnet_id") and not kwargs.get("nics"):
-        zone = kwargs.get("placement") or f"{self.region_name}a"
         subnet = self.get_default_subnets().get(zone)
         if subnet is not None:
             kwargs["subnet_id"] = subnet.id

@@ -11,7 +11,7 @@ be unit-tested on their own; the module looks things up and hands them to these 
 """
 
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import IMAGE_FAMILY_TAG
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import LOGIN_USERS
@@ -175,6 +175,86 @@ def missing_subnet(subnet_id: str, region: str) -> str:
     """Return the message for a subnet that is not there (or a region without a default VPC)."""
     where = f"Subnet {subnet_id} does not exist in {region}" if subnet_id else f"Region {region} has no default VPC"
     return f"{where}: set ec2_instance_subnet_id to a subnet of the VPC to launch in."
+
+
+def subnet_summary(subnet: Dict[str, Any]) -> Dict[str, Any]:
+    """Return what a launch needs to know of a subnet (DescribeSubnets' entry), in snake case."""
+    return {
+        "subnet_id": subnet["SubnetId"],
+        "vpc_id": subnet["VpcId"],
+        "availability_zone": subnet["AvailabilityZone"],
+        "cidr_block": subnet.get("CidrBlock"),
+    }
+
+
+def zones_offering(offerings: List[Dict[str, Any]]) -> Dict[str, List[str]]:
+    """Return, for each instance type, the zones that offer it (DescribeInstanceTypeOfferings by zone)."""
+    zones: Dict[str, List[str]] = {}
+    for offering in offerings:
+        zones.setdefault(offering["InstanceType"], []).append(offering["Location"])
+    return {name: sorted(set(found)) for name, found in zones.items()}
+
+
+def zone_problem(
+    instance_type: str, owners: List[str], region: str, offered: List[str], subnets: List[Dict[str, Any]], given: bool
+) -> str:
+    """Return the message for an instance type that no subnet the launch may use offers."""
+    who = f"Instance type {instance_type} (for {', '.join(owners)})"
+    listing = (
+        f"aws ec2 describe-instance-type-offerings --location-type availability-zone --filters "
+        f"Name=instance-type,Values={instance_type} --region {region}"
+    )
+    if not offered:
+        return (
+            f"{who} is not offered in any Availability Zone of {region} ({listing} lists none): choose another "
+            "instance type or another region."
+        )
+    where = ", ".join(offered)
+    if given:
+        subnet = subnets[0]
+        return (
+            f"{who} is not offered in {subnet['availability_zone']}, the zone of subnet {subnet['subnet_id']}; "
+            f"{region} offers it in {where}: set ec2_instance_subnet_id to a subnet in one of those zones (or leave it "
+            "empty to launch in a default subnet that offers it), or choose another instance type."
+        )
+    return (
+        f"{who} is offered in {where} of {region}, where the VPC has no default subnet (it has them in "
+        f"{', '.join(s['availability_zone'] for s in subnets)}): set ec2_instance_subnet_id to a subnet in one of "
+        "those zones, or choose another instance type."
+    )
+
+
+def choose_subnets(
+    subnets: List[Dict[str, Any]],
+    wanted: Dict[str, str],
+    offered: Optional[Dict[str, List[str]]],
+    region: str,
+    given: bool,
+) -> Tuple[Dict[str, Any], Dict[str, Optional[Dict[str, Any]]], List[str]]:
+    """Choose the subnet of each owner to launch, in a zone that offers the owner's instance type.
+
+    subnets: the subnets the launch may use (the given one, or the default subnets), sorted by zone;
+    wanted: each launching owner's instance type; offered: the zones offering each type (None when
+    they could not be read: every owner then takes the first subnet). Returns the launch's subnet (the
+    first in a zone offering every wanted type, else the first), each owner's, and the problems.
+    """
+
+    def offers(subnet: Dict[str, Any], instance_type: str) -> bool:
+        return offered is None or subnet["availability_zone"] in offered.get(instance_type, [])
+
+    first = next((s for s in subnets if all(offers(s, t) for t in wanted.values())), subnets[0])
+    chosen: Dict[str, Optional[Dict[str, Any]]] = {}
+    lacking: Dict[str, List[str]] = {}
+    for owner, instance_type in wanted.items():
+        candidates = [first] + [s for s in subnets if s is not first]
+        chosen[owner] = next((s for s in candidates if offers(s, instance_type)), None)
+        if chosen[owner] is None:
+            lacking.setdefault(instance_type, []).append(owner)
+    problems = [
+        zone_problem(name, owners, region, (offered or {}).get(name, []), subnets, given)
+        for name, owners in sorted(lacking.items())
+    ]
+    return first, chosen, problems
 
 
 NO_CREDENTIALS = (

@@ -14,7 +14,7 @@ too, and every problem is collected (see launch_checks) instead of stopping at t
 
 import os
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 # The import guard is the pattern ansible-test sanity expects.
 try:  # noqa: SIM105
@@ -41,6 +41,7 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import v
 from ansible_collections.labcloud.jupyter.plugins.module_utils.identity import wanted_tags
 from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import LIVE_STATES
 from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import NO_CREDENTIALS
+from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import choose_subnets
 from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import describe_image
 from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import fit_problems
 from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import foreign_group
@@ -53,8 +54,10 @@ from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks imp
 from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import region_error
 from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import same_public_key
 from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import several_instances
+from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import subnet_summary
 from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import unknown_region
 from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import unknown_type
+from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import zones_offering
 from ansible_collections.labcloud.jupyter.plugins.module_utils.quotas import ACTIVE_STATES
 from ansible_collections.labcloud.jupyter.plugins.module_utils.quotas import ELASTIC_IP_QUOTA
 from ansible_collections.labcloud.jupyter.plugins.module_utils.quotas import VCPU_GROUPS
@@ -120,8 +123,8 @@ def check_account(module: Any, region: str) -> str:
     return identity["Account"]
 
 
-def find_subnet(client, region: str, subnet_id: Optional[str], problems: List[str]) -> Optional[Dict[str, Any]]:
-    """Return the subnet to launch in: the given one, or the default subnet of the first zone."""
+def find_subnets(client, region: str, subnet_id: Optional[str], problems: List[str]) -> List[Dict[str, Any]]:
+    """Return the subnets a launch may use, sorted by zone: the given one, or the region's default subnets."""
     try:
         if subnet_id:
             found = describe_all(
@@ -141,14 +144,51 @@ def find_subnet(client, region: str, subnet_id: Optional[str], problems: List[st
         found = []
     if not found:
         problems.append(missing_subnet(subnet_id or "", region))
+    return [subnet_summary(s) for s in sorted(found, key=lambda item: item.get("AvailabilityZone", ""))]
+
+
+# What AWS answers a caller whose policy does not allow a call.
+DENIED = ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException")
+
+
+def find_offerings(module: Any, client, names: List[str], zone: str) -> Optional[Dict[str, List[str]]]:
+    """Return the zones that offer each instance type (one call for all), or None (warned) when it may not be asked."""
+    try:
+        offerings = describe_all(
+            client,
+            "describe_instance_type_offerings",
+            "InstanceTypeOfferings",
+            f"Could not list the Availability Zones that offer {', '.join(names)}",
+            LocationType="availability-zone",
+            Filters=[{"Name": "instance-type", "Values": names}],
+        )
+    except LabcloudAWSError as e:
+        if e.code not in DENIED:
+            raise
+        module.warn(
+            f"{aws_message(e)}: the launch goes on in {zone} without checking that it offers {', '.join(names)}."
+        )
         return None
-    subnet = sorted(found, key=lambda item: item.get("AvailabilityZone", ""))[0]
-    return {
-        "subnet_id": subnet["SubnetId"],
-        "vpc_id": subnet["VpcId"],
-        "availability_zone": subnet["AvailabilityZone"],
-        "cidr_block": subnet.get("CidrBlock"),
-    }
+    return zones_offering(offerings)
+
+
+def place(
+    module: Any,
+    client,
+    region: str,
+    subnets: List[Dict[str, Any]],
+    wanted: Dict[str, str],
+    given: bool,
+    problems: List[str],
+) -> Tuple[Optional[Dict[str, Any]], Dict[str, Optional[Dict[str, Any]]]]:
+    """Return the launch's subnet and each launching owner's (by name), in zones that offer their instance types."""
+    if not subnets:
+        return None, {}
+    names = sorted(set(wanted.values()))
+    offered = find_offerings(module, client, names, subnets[0]["availability_zone"]) if names else {}
+    subnet, chosen, found_problems = choose_subnets(subnets, wanted, offered, region, given)
+    problems.extend(found_problems)
+    return subnet, chosen
 
 
 def find_types(client, region: str, names: List[str], problems: List[str]) -> Dict[str, Dict[str, Any]]:
@@ -527,9 +567,11 @@ def survey(
     problems: List[str] = []
     types: Dict[str, Dict[str, Any]] = {}
     images: Dict[str, Optional[Dict[str, Any]]] = {}
+    subnet: Optional[Dict[str, Any]] = None
+    chosen: Dict[str, Optional[Dict[str, Any]]] = {}
     try:
-        subnet = find_subnet(client, region, subnet_id, problems) if launch else None
-        found = look_up(client, entries, vpc_id or (subnet["vpc_id"] if subnet else None))
+        subnets = find_subnets(client, region, subnet_id, problems) if launch else []
+        found = look_up(client, entries, vpc_id or (subnets[0]["vpc_id"] if subnets else None))
         if launch:
             types = find_types(client, region, [e["instance_type"] for e in entries if e["instance_type"]], problems)
             launching = [
@@ -537,7 +579,13 @@ def survey(
             ]
             for request in sorted({e["image"] for e in launching if e["image"]}):
                 images[request] = find_image(client, request)
+            wanted = {e["name"]: e["instance_type"] for e in launching if e["instance_type"] in types}
+            subnet, chosen = place(module, client, region, subnets, wanted, bool(subnet_id), problems)
         results = [describe_owner(module, entry, found, region, images, types, launch) for entry in entries]
+        # An owner with an instance launches nothing; one without an instance type takes the launch's subnet.
+        starting = {e["name"] for e in launching} if launch else set()
+        for result in results:
+            result["subnet"] = chosen.get(result["name"], subnet if result["name"] in starting else None)
         if launch and not [p for r in results for p in r["problems"]] and not problems:
             problems += quota_problems(module, client, entries, results, types, region)
         if images_of_instances:

@@ -126,7 +126,11 @@ options:
     type: bool
     default: false
   subnet_id:
-    description: With O(launch=true), the subnet to launch in; empty takes the default subnet of the first zone.
+    description:
+      - With O(launch=true), the subnet to launch in; empty takes, for each owner, a default subnet in a zone that
+        offers the owner's instance type.
+      - A given subnet whose zone does not offer an owner's instance type fails the run before anything is changed,
+        naming the zones that offer it.
     type: str
   lookup_region:
     description: With O(launch=true), the region in which the credentials and the account's regions are checked.
@@ -199,7 +203,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 subnet:
-  description: With O(launch=true), the subnet the launch would use.
+  description:
+    - With O(launch=true), the launch's subnet (its VPC holds the groups) - O(subnet_id), or the default subnet of the
+      first zone that offers every instance type to launch (else of the first zone). Each owner's own is
+      RV(owners[].subnet).
   returned: when O(launch=true)
   type: dict
   sample: {"subnet_id": "subnet-0a1b", "vpc_id": "vpc-0c2d", "availability_zone": "us-west-2a"}
@@ -298,6 +305,13 @@ owners:
         - With O(launch=true), the image the owner's launch would use, or V(null) when the owner has an instance.
       type: dict
       returned: when O(launch=true)
+    subnet:
+      description:
+        - With O(launch=true), the subnet the owner's instance is launched in, in a zone that offers the owner's
+          instance type (C(DescribeInstanceTypeOfferings) by zone), or V(null) when the owner has an instance.
+      type: dict
+      returned: when O(launch=true)
+      sample: {"subnet_id": "subnet-0a1b", "vpc_id": "vpc-0c2d", "availability_zone": "us-west-2b"}
     address_in_order:
       description:
         - With O(launch=true), whether the owner's Elastic IP is already associated with its instance and tagged.
@@ -699,7 +713,9 @@ def main() -> None:
         looked = {entry["name"]: entry for entry in info["owners"]}
         for result in public:
             seen = looked.get(result["name"], {})
-            result.update({key: seen.get(key) for key in ("instance", "address", "image", "address_in_order")})
+            result.update(
+                {key: seen.get(key) for key in ("instance", "address", "image", "address_in_order", "subnet")}
+            )
     changed = any(result["changed"] for result in results)
     if failures:
         served = [result["name"] for result in results if "error" not in result]

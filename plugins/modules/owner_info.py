@@ -20,7 +20,9 @@ description:
     created - the instance types exist in the region (with their vCPUs, memory and architectures), each
     owner's image exists, is available, fits the type's architecture and the root volume and has a known
     login user (not looked up for owners who already have an instance), the subnet exists (by default the
-    default subnet of the region's first zone), no owner has several instances, a group of an owner's
+    region's default subnets), the zone of each owner's subnet offers the owner's instance type (one
+    C(DescribeInstanceTypeOfferings) by zone for all the types; without O(subnet_id) each owner takes a
+    default subnet in a zone that does), no owner has several instances, a group of an owner's
     name is tagged for that owner, and an existing key pair matches the owner's private key O(owners[].key_file).
     Every problem found is listed in RV(problems); the module does not fail for them, so that the
     caller reports them all at once.
@@ -84,7 +86,9 @@ options:
     type: bool
     default: false
   subnet_id:
-    description: The subnet to launch in; empty takes the default subnet of the region's first availability zone.
+    description:
+      - The subnet to launch in; empty takes, for each owner, a default subnet in a zone that offers the owner's
+        instance type. A given subnet whose zone does not offer it is a problem that names the zones that do.
     type: str
   port:
     description: The TCP port of the one ingress rule of the owners' groups (for RV(owners[].access_in_order)).
@@ -157,7 +161,10 @@ problems:
   type: list
   elements: str
 subnet:
-  description: The subnet a launch would use (V(null) when there is none, or without O(launch)).
+  description:
+    - The launch's subnet (V(null) when there is none, or without O(launch)) - O(subnet_id), or the default subnet
+      of the first zone that offers every instance type to launch (else of the first zone). Each owner's own is
+      RV(owners[].subnet).
   returned: always
   type: dict
   sample: {"subnet_id": "subnet-0a1b", "vpc_id": "vpc-0c2d", "availability_zone": "us-west-2a"}
@@ -207,6 +214,12 @@ owners:
       description:
         - With O(launch=true), the image the owner's launch would use (ID, name, architecture, root
           size, family, login user), or V(null).
+      type: dict
+      returned: always
+    subnet:
+      description:
+        - With O(launch=true), the subnet the owner's instance would be launched in, in a zone that offers the
+          owner's instance type, or V(null) (the owner has an instance, no zone offers the type, or no O(launch)).
       type: dict
       returned: always
     images:

@@ -267,3 +267,90 @@ class TestMessages:
     def test_no_credentials(self):
         message = checks.NO_CREDENTIALS.format(why="Unable to locate credentials")
         assert message.startswith("No usable AWS credentials (Unable to locate credentials). Provide them")
+
+
+def subnet(zone, subnet_id=None):
+    """A subnet as find_subnets keeps it."""
+    return {
+        "subnet_id": subnet_id or f"subnet-{zone[-1]}",
+        "vpc_id": "vpc-0a",
+        "availability_zone": zone,
+        "cidr_block": "172.31.0.0/20",
+    }
+
+
+DEFAULT_SUBNETS = [subnet(f"us-west-2{letter}") for letter in "abcd"]
+
+
+class TestZones:
+    def test_offerings_are_grouped_by_type(self):
+        offerings = [
+            {"InstanceType": "g4dn.xlarge", "Location": "us-west-2c", "LocationType": "availability-zone"},
+            {"InstanceType": "g4dn.xlarge", "Location": "us-west-2a", "LocationType": "availability-zone"},
+            {"InstanceType": "t3.micro", "Location": "us-west-2d", "LocationType": "availability-zone"},
+        ]
+        assert checks.zones_offering(offerings) == {
+            "g4dn.xlarge": ["us-west-2a", "us-west-2c"],
+            "t3.micro": ["us-west-2d"],
+        }
+
+    def test_the_first_zone_that_offers_every_type_is_taken(self):
+        offered = {"h1.2xlarge": ["us-west-2b", "us-west-2c"], "t3.micro": ["us-west-2a", "us-west-2c"]}
+        first, chosen, problems = checks.choose_subnets(
+            DEFAULT_SUBNETS, {"jupyter-ada": "h1.2xlarge", "jupyter-grace": "t3.micro"}, offered, "us-west-2", False
+        )
+        assert problems == []
+        assert first["availability_zone"] == "us-west-2c"
+        assert chosen == {"jupyter-ada": first, "jupyter-grace": first}
+
+    def test_each_owner_gets_a_zone_of_its_type_when_no_zone_offers_all(self):
+        offered = {"h1.2xlarge": ["us-west-2b"], "t3.micro": ["us-west-2a", "us-west-2d"]}
+        first, chosen, problems = checks.choose_subnets(
+            DEFAULT_SUBNETS, {"jupyter-ada": "h1.2xlarge", "jupyter-grace": "t3.micro"}, offered, "us-west-2", False
+        )
+        assert problems == []
+        assert first["availability_zone"] == "us-west-2a"
+        assert chosen["jupyter-ada"]["availability_zone"] == "us-west-2b"
+        assert chosen["jupyter-grace"]["availability_zone"] == "us-west-2a"
+
+    def test_unknown_offerings_keep_the_first_subnet(self):
+        first, chosen, problems = checks.choose_subnets(
+            DEFAULT_SUBNETS, {"jupyter-ada": "h1.2xlarge"}, None, "us-west-2", False
+        )
+        assert (first, chosen, problems) == (DEFAULT_SUBNETS[0], {"jupyter-ada": DEFAULT_SUBNETS[0]}, [])
+
+    def test_a_given_subnet_in_a_zone_without_the_type_is_refused(self):
+        given = [subnet("us-west-2d", "subnet-0d")]
+        offered = {"g4dn.xlarge": ["us-west-2a", "us-west-2b", "us-west-2c"]}
+        _first, chosen, problems = checks.choose_subnets(
+            given, {"jupyter-ada": "g4dn.xlarge", "jupyter-grace": "g4dn.xlarge"}, offered, "us-west-2", True
+        )
+        assert chosen == {"jupyter-ada": None, "jupyter-grace": None}
+        assert problems == [
+            "Instance type g4dn.xlarge (for jupyter-ada, jupyter-grace) is not offered in us-west-2d, the zone of "
+            "subnet subnet-0d; us-west-2 offers it in us-west-2a, us-west-2b, us-west-2c: set "
+            "ec2_instance_subnet_id to a subnet in one of those zones (or leave it empty to launch in a default subnet "
+            "that offers it), or choose another instance type."
+        ]
+
+    def test_a_type_no_zone_offers_is_refused(self):
+        _first, chosen, problems = checks.choose_subnets(
+            DEFAULT_SUBNETS, {"jupyter-ada": "p3.2xlarge"}, {}, "us-west-2", False
+        )
+        assert chosen == {"jupyter-ada": None}
+        (problem,) = problems
+        assert problem.startswith(
+            "Instance type p3.2xlarge (for jupyter-ada) is not offered in any Availability Zone of us-west-2 "
+            "(aws ec2 describe-instance-type-offerings --location-type availability-zone --filters "
+            "Name=instance-type,Values=p3.2xlarge --region us-west-2 lists none): choose another instance type"
+        )
+
+    def test_a_type_offered_only_where_there_is_no_default_subnet_is_refused(self):
+        _first, _chosen, problems = checks.choose_subnets(
+            DEFAULT_SUBNETS[:2], {"jupyter-ada": "vt1.3xlarge"}, {"vt1.3xlarge": ["us-west-2c"]}, "us-west-2", False
+        )
+        assert problems == [
+            "Instance type vt1.3xlarge (for jupyter-ada) is offered in us-west-2c of us-west-2, where the VPC has no "
+            "default subnet (it has them in us-west-2a, us-west-2b): set ec2_instance_subnet_id to a subnet in one "
+            "of those zones, or choose another instance type."
+        ]
