@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import Playbooks, nothing_owned, owned
+from tests.integration.conftest import Playbooks, nothing_owned, owned, remove_everything_of
 
 pytestmark = [pytest.mark.localcloud]
 
@@ -162,3 +162,26 @@ def test_a_class_beyond_the_elastic_ip_quota_launches_nothing(playbooks: Playboo
     for owner in owners:
         assert nothing_owned(ec2, owner), owned(ec2, owner)
     assert not list(playbooks.key_dir.glob("*.pem"))
+
+
+def test_a_vm_that_never_lets_ssh_in_says_which_sources_its_group_admits(playbooks: Playbooks) -> None:
+    """This machine is not among the sources (a VPN, a changed address): the run says which are admitted and what
+    to change, instead of a bare timeout; a re-run with the right source launches nothing more."""
+    ec2 = playbooks.cloud.client()
+    owner = playbooks.owner("away")
+    try:
+        run = playbooks.run(
+            "launch.yml",
+            "-e", f"owner={owner}",
+            "-e", "configure=true",
+            "-e", "ssh_cidr=203.0.113.9/32",
+            "-e", "ec2_instance_wait_timeout=15",
+        )  # fmt: skip
+        said = " ".join(run.output.split())
+        assert run.returncode != 0, run.tail()
+        assert "Its security group admits SSH only from 203.0.113.9/32." in said, run.tail()
+        assert "-e ssh_cidr=<your address>/32" in said and "the VM is kept and not launched twice" in said
+        (instance_id,) = owned(ec2, owner)["instances"]
+        assert f"aws ec2 get-console-output --instance-id {instance_id}" in said
+    finally:
+        remove_everything_of(ec2, owner)
