@@ -45,11 +45,12 @@ _raw:
 """
 
 import os
-import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
+
+from ansible_collections.labcloud.jupyter.plugins.module_utils.launch_checks import region_error
 
 try:
     import botocore.session
@@ -57,8 +58,6 @@ try:
 except ImportError:  # botocore is a requirement of amazon.aws; the error below says so.
     botocore = None
 
-# What a region name looks like: us-east-1, eu-central-2, us-gov-west-1, ap-southeast-4.
-REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 HOW_TO_SET = (
     "give -e region=<region> (for example -e region=us-east-1), export AWS_REGION=<region>, "
     "or set your profile's region with `aws configure`"
@@ -100,10 +99,9 @@ def find_region(variable: Any) -> Tuple[str, str]:
 
 def checked(region: str, source: str) -> Tuple[str, str]:
     """Return (region, source) when region is a region name, else fail naming where it came from."""
-    if not REGION_PATTERN.match(region):
-        raise AnsibleLookupError(
-            f"{region!r} (from {source}) is not an AWS region name such as us-east-1 or eu-west-1. Nothing was changed."
-        )
+    problem = region_error(region)
+    if problem:
+        raise AnsibleLookupError(f"{problem} (It came from {source}.) Nothing was changed.")
     return region, source
 
 

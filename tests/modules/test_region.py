@@ -144,5 +144,6 @@ def test_no_region_anywhere_fails_before_anything_changes(endpoint, tmp_path):
 def test_a_bad_region_is_named_with_where_it_came_from(endpoint, tmp_path):
     result = playbook(endpoint, tmp_path, "lifecycle.yml", "-e", f"owner={OWNER}", "-e", "state=stopped",
                       env={"AWS_REGION": "Frankfurt"})  # fmt: skip
-    assert "'Frankfurt' (from AWS_REGION) is not an AWS region name" in result, result[-3000:]
+    assert "Region Frankfurt is not a region name" in result, result[-3000:]
+    assert "(It came from AWS_REGION.)" in result
     assert result.endswith("rc=2")
