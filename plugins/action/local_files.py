@@ -28,8 +28,10 @@ ARGUMENT_SPEC = {
             "src": {"type": "path", "required": True},
             "dest": {"type": "path", "required": True},
             "mode": {"type": "str", "default": "0600"},
+            "template": {"type": "bool", "default": True},
         },
     },
+    "directories": {"type": "list", "elements": "path", "default": []},
     "directory_mode": {"type": "str", "default": "0700"},
 }
 
@@ -50,6 +52,32 @@ def current(dest: str) -> Optional[Dict[str, Any]]:
         return {"content": content, "mode": stat.S_IMODE(os.stat(dest).st_mode)}
     except FileNotFoundError:
         return None
+
+
+def copied(src: str, dest: str, check_mode: bool) -> Optional[bytes]:
+    """Return the content of a file to copy as it is; None when, in check mode, it is not there yet."""
+    try:
+        with open(os.path.expanduser(src), "rb") as stream:
+            return stream.read()
+    except FileNotFoundError:
+        if check_mode:
+            return None
+        raise AnsibleActionFail(f"Could not copy {src} to {dest}: there is no such file") from None
+    except OSError as e:
+        raise AnsibleActionFail(f"Could not copy {src} to {dest}: {e.strerror}") from e
+
+
+def make_directory(path: str, mode: int, check_mode: bool) -> bool:
+    """Make a directory with this mode, or give an existing one this mode; return whether it changed."""
+    if os.path.isdir(path) and stat.S_IMODE(os.stat(path).st_mode) == mode:
+        return False
+    if not check_mode:
+        if os.path.isdir(path):
+            os.chmod(path, mode)
+        else:
+            os.makedirs(path, mode=mode)
+            os.chmod(path, mode)
+    return True
 
 
 def write(dest: str, content: bytes, mode: int, directory_mode: int) -> None:
@@ -94,22 +122,36 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         directory_mode = octal(args["directory_mode"], "directory_mode")
-        written: List[str] = []
-        before: Dict[str, str] = {}
-        after: Dict[str, str] = {}
+        check_mode = bool(self._task.check_mode)
+        # Every file is rendered or read first, so that a bad argument changes nothing.
+        planned = []
         for item in args["files"]:
             dest = os.path.expanduser(item["dest"])
             mode = octal(item["mode"], f"mode of {dest}")
-            content = self.render(item["src"], task_vars or {})
+            if item["template"]:
+                content: Optional[bytes] = self.render(item["src"], task_vars or {})
+            else:
+                content = copied(item["src"], dest, check_mode)
+            planned.append((dest, mode, content, item))
+        directories = [
+            os.path.expanduser(path)
+            for path in args["directories"]
+            if make_directory(os.path.expanduser(path), directory_mode, check_mode)
+        ]
+        written: List[str] = []
+        before: Dict[str, str] = {}
+        after: Dict[str, str] = {}
+        for dest, mode, content, item in planned:
             found = current(dest)
             if found is not None and found["content"] == content and found["mode"] == mode:
                 continue
             written.append(dest)
-            before[dest] = to_text(found["content"]) if found else ""
-            after[dest] = to_text(content)
-            if not self._task.check_mode:
+            # The content of a copied file (a private key) is never shown.
+            before[dest] = to_text(found["content"]) if found and item["template"] else ""
+            after[dest] = to_text(content) if item["template"] else f"(a copy of {item['src']})\n"
+            if not check_mode and content is not None:
                 write(dest, content, mode, directory_mode)
-        result.update(changed=bool(written), written=written)
+        result.update(changed=bool(written or directories), written=written, directories=directories)
         if self._task.diff and written:
             result["diff"] = [
                 {"before_header": d, "after_header": d, "before": before[d], "after": after[d]} for d in written

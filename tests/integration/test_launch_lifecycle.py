@@ -71,9 +71,11 @@ def test_launch_then_every_lifecycle_state(playbooks: Playbooks) -> None:
     assert f"-L localhost:7005:localhost:8887 admin@{eip}" in launched.stdout
     assert "0.0104 USD/hour" in launched.stdout and "costs money" in launched.stdout
     table = (playbooks.key_dir.parent / "launches" / f"{name}.csv").read_text().splitlines()
-    assert table[0] == "owner,instance,ip,key_file,ssh,tunnel" and table[1].startswith(
-        f'"{owner}","{instance_id}","{eip}"'
+    handout = playbooks.key_dir.parent / "launches" / "handouts" / owner
+    assert table[0] == "owner,instance,ip,handout,ssh,tunnel" and table[1].startswith(
+        f'"{owner}","{instance_id}","{eip}","{handout}"'
     )
+    assert (handout / key.name).read_bytes() == key.read_bytes()
 
     # The inventory plugin finds it in the local cloud.
     graph = subprocess.run(

@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+from tests.controller_play import play_tasks
+
 PLAYBOOK = """\
 - name: Write the files
   hosts: localhost
@@ -44,22 +42,9 @@ def site(tmp_path: Path) -> Path:
 
 def run(site: Path, args: dict[str, Any], check: bool = False, diff: bool = False, **variables: str) -> dict:
     """Run the action with these arguments and variables; return its result."""
-    extra = site / "extra.json"
-    extra.write_text(json.dumps({"local_files_args": args, "greeting": "Hello", "owner": "ada", **variables}))
-    command = [str(ANSIBLE_PLAYBOOK), str(site / "play" / "site.yml"), "-e", f"@{extra}"]
-    command += ["--check"] * check + ["--diff"] * diff
-    environ = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        HOME=str(site / "home"),
-    )
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=environ, timeout=120, check=False)
-    try:
-        return json.loads(done.stdout[done.stdout.index("{") :])["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError) as e:
-        raise AssertionError(f"ansible-playbook gave no result ({e}):\n{done.stdout}\n{done.stderr}") from e
+    variables = {"local_files_args": args, "greeting": "Hello", "owner": "ada", **variables}
+    options = ["--check"] * check + ["--diff"] * diff
+    return play_tasks(site / "play" / "site.yml", variables, site / "home", *options)[0]["hosts"]["localhost"]
 
 
 def files_of(site: Path) -> dict[str, Any]:
@@ -183,3 +168,54 @@ def test_bad_arguments_fail_and_write_nothing(site: Path, args: dict[str, Any], 
     assert result.get("failed") is True
     assert message in result["msg"]
     assert not (site / "out").exists()
+
+
+def test_a_copied_file_is_written_as_it_is_and_never_shown(site: Path) -> None:
+    key = site / "key.pem"
+    key.write_text("SECRET KEY\n")
+    key.chmod(0o400)
+    copy = site / "out" / "folder" / "key.pem"
+    args = {
+        "directories": [str(site / "out"), str(site / "out" / "folder")],
+        "files": [{"src": str(key), "dest": str(copy), "template": False}],
+    }
+    predicted = run(site, args, check=True, diff=True)
+    assert predicted["changed"] is True and predicted["written"] == [str(copy)]
+    assert predicted["directories"] == [str(site / "out"), str(site / "out" / "folder")]
+    assert not (site / "out").exists(), "check mode wrote"
+    assert "SECRET" not in json.dumps(predicted)
+
+    done = run(site, args, diff=True)
+    assert done["changed"] is True and "SECRET" not in json.dumps(done)
+    assert (copy.read_bytes(), mode(copy), mode(key)) == (key.read_bytes(), 0o600, 0o400)
+    assert (mode(site / "out"), mode(site / "out" / "folder")) == (0o700, 0o700)
+
+    (site / "out" / "folder").chmod(0o755)
+    copy.write_text("SECRET KEY, edited\n")
+    fixed = run(site, args, diff=True)
+    assert fixed["directories"] == [str(site / "out" / "folder")] and fixed["written"] == [str(copy)]
+    assert "SECRET" not in json.dumps(fixed)
+    assert (mode(site / "out" / "folder"), copy.read_bytes()) == (0o700, key.read_bytes())
+    for check in (True, False):
+        again = run(site, args, check=check)
+        assert again["changed"] is False and again["written"] == again["directories"] == []
+
+
+def test_a_missing_copy_source_is_predicted_in_check_mode_and_fails_for_real(site: Path) -> None:
+    args = {
+        "directories": [str(site / "out")],
+        "files": [
+            {"src": "page.txt.j2", "dest": str(site / "out" / "page.txt")},
+            {"src": str(site / "missing.pem"), "dest": str(site / "out" / "key.pem"), "template": False},
+        ],
+    }
+    predicted = run(site, args, check=True)
+    assert predicted["changed"] is True and predicted["written"] == [
+        str(site / "out" / n) for n in ("page.txt", "key.pem")
+    ]
+    failed = run(site, args)
+    assert failed.get("failed") is True
+    assert (
+        f"Could not copy {site / 'missing.pem'} to {site / 'out' / 'key.pem'}: there is no such file" in failed["msg"]
+    )
+    assert not (site / "out").exists(), "a bad argument changed something"
