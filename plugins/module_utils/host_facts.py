@@ -14,6 +14,7 @@ REQUEST_OPTIONS = dict(
     packages=dict(type="list", elements="str", default=[]),
     paths=dict(type="dict", default={}),
     services=dict(type="list", elements="str", default=[]),
+    devices=dict(type="dict", default={}),
     require=dict(type="list", elements="str", default=[]),
 )
 

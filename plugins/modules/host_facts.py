@@ -12,7 +12,7 @@ version_added: 0.1.0
 short_description: Look at what the collection's roles need to know about a host, in one go
 description:
   - Reads, in one process on the host, everything the roles of a play asked about in O(requests)
-    (the operating system, users, paths, Debian packages, systemd units) and keeps it as the fact
+    (the operating system, users, paths, Debian packages, systemd units, device nodes) and keeps it as the fact
     C(labcloud_host). It changes nothing.
   - Each role asks for what it needs (its C(<role>_look) variable) and decides from the answer which
     of its tasks have something to do, so that a run with nothing to change starts few modules.
@@ -56,6 +56,13 @@ options:
         type: list
         elements: str
         default: []
+      devices:
+        description:
+          - Character device nodes to list, by a name of the requester's choice (role-prefixed), each a glob or a
+            list of globs, for example V(/dev/nvidia*). Every matching character device is listed (links and
+            other files are not).
+        type: dict
+        default: {}
       require:
         description:
           - Names of O(requests[].paths), or V(user), that the requester needs to exist. An earlier
@@ -151,6 +158,10 @@ ansible_facts:
           description: For each unit asked about, whether it is C(enabled) and C(active).
           type: dict
           sample: {"jupyterlab": {"enabled": true, "active": true}}
+        devices:
+          description: For each named device request, the character device nodes that match it, sorted.
+          type: dict
+          sample: {"jupyter_service_gpus": ["/dev/nvidia-uvm", "/dev/nvidia0", "/dev/nvidiactl"]}
         requests:
           description: The requests this answer covers (the action plugin adds them).
           type: list
@@ -233,6 +244,19 @@ def describe(path):
     return found
 
 
+def character_devices(patterns):
+    """The character device nodes (not followed through links) that match a glob or a list of globs, sorted."""
+    found = set()
+    for pattern in [patterns] if isinstance(patterns, str) else patterns or []:
+        for path in glob.glob(str(pattern)):
+            try:
+                if stat.S_ISCHR(os.lstat(path).st_mode):
+                    found.add(path)
+            except OSError:
+                pass
+    return sorted(found)
+
+
 def expand(path, entry):
     """The path with a leading ~/ replaced by the home of the request's user."""
     if path.startswith("~/") and entry:
@@ -266,7 +290,7 @@ def look(module, requests):
     login = os.environ.get("SUDO_USER") or name_of(pwd.getpwuid, os.getuid(), "pw_name")
     release = os_release()
     system = os.uname()
-    users, paths, packages, units = {}, {}, [], []
+    users, paths, packages, units, devices = {}, {}, [], [], {}
     for request in requests:
         name = request.get("user")
         entry = None
@@ -276,6 +300,8 @@ def look(module, requests):
             paths[key] = describe(expand(str(path), entry))
         packages.extend(package for package in request.get("packages") or [] if package not in packages)
         units.extend(unit for unit in request.get("services") or [] if unit not in units)
+        for key, patterns in (request.get("devices") or {}).items():
+            devices[key] = character_devices(patterns)
     systemctl = module.get_bin_path("systemctl")
     return {
         "os": {
@@ -293,6 +319,7 @@ def look(module, requests):
         "missing_packages": missing_packages(module, packages),
         "apt_lists": bool(glob.glob("/var/lib/apt/lists/*_Packages*")),
         "services": dict((unit, unit_state(module, systemctl, unit)) for unit in units),
+        "devices": devices,
     }
 
 

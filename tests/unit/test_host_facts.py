@@ -29,6 +29,7 @@ PLAYS = """
             packages: [dpkg, labcloud-no-such-package]
             paths: {{first_conf: /etc/host*, first_home: "~/", first_made: "{made}", first_link: "{link}"}}
             services: [labcloud-no-such-unit]
+            devices: {{first_devices: [/dev/nul?, /dev/zer?, /dev/stdi?, "{made}"], first_none: /dev/labcloud-no-such*}}
       register: first
 
     - name: Ask the same again
@@ -113,6 +114,8 @@ def test_the_answer_describes_what_was_asked(tmp_path: Path) -> None:
     assert "link" not in host["paths"]["first_home"]
     assert host["missing_packages"] == ["labcloud-no-such-package"]
     assert host["services"]["labcloud-no-such-unit"] == {"enabled": False, "active": False}
+    # Character devices only: the link /dev/stdin and the regular file made meanwhile are left out.
+    assert host["devices"] == {"first_devices": ["/dev/null", "/dev/zero"], "first_none": []}
     # Looked at again for the required file, with the first request too: one answer for both.
     assert host["exists"] == {
         "first_conf": True,
