@@ -76,6 +76,7 @@ def test_launch_then_every_lifecycle_state(playbooks: Playbooks) -> None:
         f'"{owner}","{instance_id}","{eip}","{handout}"'
     )
     assert (handout / key.name).read_bytes() == key.read_bytes()
+    assert f"Hand-outs, a folder to give each owner (key and page): {handout.parent}/<owner>" in launched.stdout
 
     # The inventory plugin finds it in the local cloud.
     graph = subprocess.run(
