@@ -17,8 +17,9 @@ short_description: Extra EBS volumes as block device mappings for M(amazon.aws.e
 positional: _input, kms_key_id
 description:
   - Turns a list of volumes, each with C(device_name) and C(size) and optional C(type) (default V(gp3))
-    and C(delete_on_termination) (default V(false), so that the volume and its data outlive the instance), into the entries of
-    M(amazon.aws.ec2_instance)'s O(amazon.aws.ec2_instance#module:volumes) option. Every volume is
+    and C(delete_on_termination) (default V(false), so that the volume and its data outlive the
+    instance), into the entries of M(amazon.aws.ec2_instance)'s
+    O(amazon.aws.ec2_instance#module:volumes) option. Every volume is
     encrypted, with O(kms_key_id) when it is given, else with the account's default EBS key.
 options:
   _input:

@@ -166,16 +166,18 @@ def test_a_class_beyond_the_elastic_ip_quota_launches_nothing(playbooks: Playboo
     assert not list(playbooks.key_dir.glob("*.pem"))
 
 
-def test_a_vm_that_never_lets_ssh_in_says_which_sources_its_group_admits(playbooks: Playbooks) -> None:
+@pytest.mark.parametrize("configure", ["true", "false"])
+def test_a_vm_that_never_lets_ssh_in_says_which_sources_its_group_admits(playbooks: Playbooks, configure: str) -> None:
     """This machine is not among the sources (a VPN, a changed address): the run says which are admitted and what
-    to change, instead of a bare timeout; a re-run with the right source launches nothing more."""
+    to change, instead of a bare timeout, whether it waits to configure the VM or only for its SSH server; a re-run
+    with this machine's address launches nothing more."""
     ec2 = playbooks.cloud.client()
     owner = playbooks.owner("away")
     try:
         run = playbooks.run(
             "launch.yml",
             "-e", f"owner={owner}",
-            "-e", "configure=true",
+            "-e", f"configure={configure}",
             "-e", "ssh_cidr=203.0.113.9/32",
             "-e", "ec2_instance_wait_timeout=15",
         )  # fmt: skip
@@ -188,5 +190,8 @@ def test_a_vm_that_never_lets_ssh_in_says_which_sources_its_group_admits(playboo
         assert skipped and int(skipped.group(1)) > 0 and "skipping: [" not in run.stdout, run.tail()
         (instance_id,) = owned(ec2, owner)["instances"]
         assert f"aws ec2 get-console-output --instance-id {instance_id}" in said
+        # As the message says: again with this machine's address, the same VM answers.
+        playbooks.ok("launch.yml", "-e", f"owner={owner}", "-e", "configure=false")
+        assert owned(ec2, owner)["instances"] == [instance_id]
     finally:
         remove_everything_of(ec2, owner)
