@@ -117,7 +117,7 @@ cloud-test: $(STAMP) ## Every test that needs the local cloud, on one local clou
 bench: $(STAMP) ## Benchmarks (ratios measured side by side in one run); the host to itself, no local cloud up
 	python bench/localcloud.py --cold
 	$(BENCH_CLOUD) python -m localcloud up >/dev/null
-	python bench/launch.py && python bench/modules.py && python bench/configure.py && python bench/image.py; status=$$?; python -m localcloud down; exit $$status
+	python bench/launch.py && python bench/modules.py && python bench/configure.py && python bench/image.py && python bench/first_notebook.py; status=$$?; python -m localcloud down; exit $$status
 
 # The module tests (their own API-only cloud on free ports) run beside the tests of the local cloud's
 # machines, which mostly wait for machines and the network; each suite's output is printed when it ends.

@@ -49,6 +49,7 @@ ANSIBLE_RATIO_TARGET = 1.25
 SECOND_RUN_TARGET = 0.10
 LOOKS = 5
 USER = "admin"
+ENV = "/opt/jupyterlab/env"
 ROLES = REPO / "roles"
 # The templates of the jupyter_service role, by where they are written.
 TEMPLATES = {
@@ -112,7 +113,6 @@ def shell_script(files: dict[str, str]) -> str:
         "if command -v cloud-init >/dev/null; then cloud-init status --wait >/dev/null || [ $? -eq 2 ]; fi",
         "ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || apt-get -o DPkg::Lock::Timeout=300 update -q",
         f"{apt_get} git acl ca-certificates python3-venv python3-packaging",
-        f"{apt_get} {' '.join(research['research_packages_os_packages'])}",
         "install -d -m 0755 /etc/jupyterlab /opt/jupyterlab",
         f"install -d -o {USER} -g {USER} -m 0750 /home/{USER}/notebooks",
         f"install -d -o {USER} -g {USER} -m 0755 /opt/jupyterlab/env",
@@ -120,8 +120,14 @@ def shell_script(files: dict[str, str]) -> str:
         f"/opt/jupyterlab/uv/bin/pip install -q --disable-pip-version-check {uv_spec}",
         f"{uv} venv --seed --python /usr/bin/python3 --system-certs /opt/jupyterlab/env",
     ]
-    for specs in (jupyterlab["jupyterlab_packages"], research["research_packages_list"]):
+    os_packages = research["research_packages_os_packages"]
+    if os_packages:
+        lines.append(f"{apt_get} {shlex.join(os_packages)}")
+    research_specs = research["research_packages_list"] + research["research_packages_uv_packages"]
+    for specs in (jupyterlab["jupyterlab_packages"], research_specs):
         lines.append(f"{uv} pip install --python /opt/jupyterlab/env/bin/python --system-certs {shlex.join(specs)}")
+    ffmpeg = "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"
+    lines.append(f"ln -sfn \"$(sudo -u {USER} {ENV}/bin/python -I -c '{ffmpeg}')\" {ENV}/bin/ffmpeg")
     for destination, content in files.items():
         mode = TEMPLATES[destination][1]
         group = USER if destination.endswith(".py") else "root"

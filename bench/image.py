@@ -67,9 +67,9 @@ def launch_to_kernel(playbooks: Playbooks, owner: str, *extra: str) -> float:
     return seconds
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--owners", type=int, default=8, help="size of the class launched from the image (default 8)")
+def parse_cloud_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The arguments of a benchmark on the local cloud, with its --instance-type and --first-boot (how long a
+    local cloud it starts holds a new machine's package lock); exits when this machine cannot run one."""
     parser.add_argument("--instance-type", default="t3.medium")
     parser.add_argument(
         "--first-boot",
@@ -82,8 +82,23 @@ def main() -> int:
     args = parser.parse_args()
     reason = requirements_missing()
     if reason:
-        print(f"cannot run the local cloud: {reason}", file=sys.stderr)
-        return 2
+        raise SystemExit(f"cannot run the local cloud: {reason}")
+    return args
+
+
+def remove_owners(ec2, owners: list[str]) -> None:
+    """Remove everything of each owner; a failure is printed, so that the report still comes out."""
+    for owner in owners:
+        try:
+            remove_everything_of(ec2, owner)
+        except Exception as exc:
+            print(f"cleanup of {owner}: {exc}", file=sys.stderr)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--owners", type=int, default=8, help="size of the class launched from the image (default 8)")
+    args = parse_cloud_arguments(parser)
     suffix = uuid.uuid4().hex[:6]
     scratch, baked = f"scratch-{suffix}", f"baked-{suffix}"
     students = [f"student{n}-{suffix}" for n in range(1, args.owners + 1)]
@@ -116,11 +131,7 @@ def main() -> int:
                 playbooks, "launch.yml", "-e", f"@{roster}", "-e", "configure=true", *from_image
             )
         finally:
-            for owner in playbooks.owners:
-                try:
-                    remove_everything_of(ec2, owner)
-                except Exception as exc:  # the report must still come out
-                    print(f"cleanup of {owner}: {exc}", file=sys.stderr)
+            remove_owners(ec2, playbooks.owners)
             if started:
                 stop_session_cloud()
 

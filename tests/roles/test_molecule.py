@@ -36,14 +36,17 @@ REPO = Path(__file__).resolve().parents[2]
 HOSTS = ("fresh", "handmade")
 VERIFY_TESTS = REPO / "molecule/default/tests/test_jupyterlab.py"
 STEPS = ("create", "prepare", "check", "converge", "idempotence", "check-after", "side-effect", "verify")
-# The one task check mode reports in place of another: systemd cannot be asked about a unit that
-# check mode has not installed.
+# The tasks check mode reports in place of others: systemd cannot be asked about a unit that check
+# mode has not installed, nor an environment check mode has not made about what it holds.
 CHECK_MODE_STAND_INS = {
     "labcloud.jupyter.jupyterlab : Report that uv would be installed from PyPI into its own virtualenv": (
         "labcloud.jupyter.jupyterlab : Install uv from PyPI into its own virtualenv"
     ),
     "labcloud.jupyter.jupyter_service : Report that the new service would be enabled and started": (
         "labcloud.jupyter.jupyter_service : Enable and start the JupyterLab service"
+    ),
+    "labcloud.jupyter.research_packages : Report that ffmpeg would be put on the environment's PATH": (
+        "labcloud.jupyter.research_packages : Put ffmpeg on the environment's PATH"
     ),
     "labcloud.jupyter.autostop : Report that the new timer would be enabled and started": (
         "labcloud.jupyter.autostop : Enable and start the timer"

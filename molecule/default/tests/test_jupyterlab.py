@@ -179,13 +179,8 @@ def test_xsrf_check_is_on(host):
         assert refused.value.code == 403
 
 
-def test_kernel_runs_research_code_over_rest_and_websocket(host):
-    code = (
-        "import netCDF4, numpy, xarray\n"
-        "xarray.Dataset({'temperature': ('depth', numpy.arange(5.0))}).to_netcdf('molecule-check.nc')\n"
-        "with netCDF4.Dataset('molecule-check.nc') as data:\n"
-        "    print('sum', float(data['temperature'][:].sum()))\n"
-    )
+def run_in_kernel(host, code: str) -> dict:
+    """Run code in a new kernel of the server, over its REST and websocket APIs, from the machine."""
     copy = f"src={HERE / 'kernel_client.py'} dest=/tmp/kernel_client.py mode=0644"
     host.ansible("ansible.builtin.copy", copy, check=False, become=True)
     encoded = base64.b64encode(code.encode()).decode()
@@ -195,7 +190,18 @@ def test_kernel_runs_research_code_over_rest_and_websocket(host):
             f"sudo -u {USER} {ENV}/bin/python /tmp/kernel_client.py"
             f" http://127.0.0.1:{PORT} {TOKEN_FILE} /tmp/kernel_code.py"
         )
-    result = json.loads(output)
+        host.check_output("rm -f /tmp/kernel_client.py /tmp/kernel_code.py")
+    return json.loads(output)
+
+
+def test_kernel_runs_research_code_over_rest_and_websocket(host):
+    code = (
+        "import netCDF4, numpy, xarray\n"
+        "xarray.Dataset({'temperature': ('depth', numpy.arange(5.0))}).to_netcdf('molecule-check.nc')\n"
+        "with netCDF4.Dataset('molecule-check.nc') as data:\n"
+        "    print('sum', float(data['temperature'][:].sum()))\n"
+    )
+    result = run_in_kernel(host, code)
     assert result["status"] == "ok", result
     assert result["stdout"].strip() == "sum 10.0"
     written = host.file(f"{NOTEBOOKS}/molecule-check.nc")
@@ -203,7 +209,32 @@ def test_kernel_runs_research_code_over_rest_and_websocket(host):
     assert written.user == USER
     assert written.content[:4] == b"\x89HDF", "netCDF4 wrote an HDF5-based NetCDF file"
     with host.sudo():
-        host.check_output(f"rm -f {NOTEBOOKS}/molecule-check.nc /tmp/kernel_client.py /tmp/kernel_code.py")
+        host.check_output(f"rm -f {NOTEBOOKS}/molecule-check.nc")
+
+
+def test_kernel_finds_ffmpeg_for_animations_and_node(host):
+    """The tutorial's tools work from a notebook, in the service's sandbox: matplotlib writes an
+    animation with ffmpeg, and node runs, both found on the server's PATH."""
+    code = (
+        "import subprocess, matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt, matplotlib.animation as animation\n"
+        "figure, axes = plt.subplots()\n"
+        "line, = axes.plot([0, 1], [0, 1])\n"
+        "movie = animation.FuncAnimation(figure, lambda i: line.set_ydata([0, i]), frames=3)\n"
+        "movie.save('molecule-check.mp4', writer=animation.FFMpegWriter(fps=2))\n"
+        "node = subprocess.run(['node', '-e', 'process.stdout.write(String(6 * 7))'],\n"
+        "                      capture_output=True, text=True, check=True)\n"
+        "print(node.stdout)\n"
+    )
+    result = run_in_kernel(host, code)
+    assert result["status"] == "ok", result
+    assert result["stdout"].strip() == "42", result
+    movie = host.file(f"{NOTEBOOKS}/molecule-check.mp4")
+    assert movie.exists and movie.size > 0
+    assert movie.content[4:8] == b"ftyp", "an MP4 file"
+    with host.sudo():
+        host.check_output(f"rm -f {NOTEBOOKS}/molecule-check.mp4")
 
 
 def test_terminal_opens_a_login_shell_as_the_jupyter_user(host):
