@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from moto.ec2.models.instance_types import INSTANCE_TYPES
+
 from localcloud.api.patching import ec2_error
 
 
@@ -48,7 +50,8 @@ def default_zone(backend: Any, instance_type: str) -> str:
 def check_offered(backend: Any, instance_type: str, zone: str) -> None:
     """Refuse to run a type in a zone that does not offer it, with EC2's error."""
     offered = zones_offering(backend, instance_type)
-    if offered is None or zone in offered:
+    if offered is None or zone in offered or instance_type not in INSTANCE_TYPES:
+        # A type EC2 does not have at all gets moto's own InvalidInstanceType error.
         return
     if not offered:
         raise ec2_error(
