@@ -49,9 +49,10 @@ def default_zone(backend: Any, instance_type: str) -> str:
 
 def check_offered(backend: Any, instance_type: str, zone: str) -> None:
     """Refuse to run a type in a zone that does not offer it, with EC2's error."""
+    if instance_type not in INSTANCE_TYPES:
+        raise ec2_error("InvalidInstanceType.NotFound", f"The instance type '{instance_type}' does not exist")
     offered = zones_offering(backend, instance_type)
-    if offered is None or zone in offered or instance_type not in INSTANCE_TYPES:
-        # A type EC2 does not have at all gets moto's own InvalidInstanceType error.
+    if offered is None or zone in offered:
         return
     if not offered:
         raise ec2_error(
